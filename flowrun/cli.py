@@ -1,0 +1,193 @@
+"""The ``flowrun`` command: parse arguments, call the library, return an exit code.
+
+Only ``main`` turns exceptions into exit codes; the CLI can do nothing the API cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from flowrun.errors import EXIT_INVALID, FlowrunError, WorkflowError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowrun", description="Run workflows of parallel steps declared in YAML.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_file(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("-f", "--file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
+        return p
+
+    up = with_file(sub.add_parser("up", help="run the workflow, or only the named steps and what they need"))
+    up.add_argument("steps", nargs="*", metavar="STEP")
+    up.add_argument("-j", "--jobs", type=_positive, help="max steps running at once (default: file's jobs, else CPUs)")
+    up.add_argument("--keep-going", action="store_true", help="run everything that does not depend on a failure")
+    up.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    up.add_argument("--output", choices=("auto", "tty", "plain", "github"), default="auto")
+    up.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
+    up.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
+    with_file(sub.add_parser("validate", help="check the file and graph; print every error"))
+    with_file(sub.add_parser("list", help="the steps, their descriptions and dependencies"))
+    graph = with_file(sub.add_parser("graph", help="the DAG as a tree, Mermaid or Graphviz dot"))
+    graph.add_argument("--format", choices=("tree", "mermaid", "dot"), default="tree")
+    sub.add_parser("schema", help="the JSON Schema of the workflow file (for editors)")
+    logs = with_file(sub.add_parser("logs", help="logs of the last run (or --run ID)"))
+    logs.add_argument("step", nargs="?")
+    logs.add_argument("--run", help="run id (default: the latest)")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from flowrun.load import load
+
+    return load(args.file)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    workflow = _load(args)
+    from flowrun.graph import plan_for
+
+    plan = plan_for(workflow)
+    print(f"{workflow.path}: ok ({len(plan.order)} steps)")
+    return 0
+
+
+def _is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from flowrun.graph import plan_for
+    from flowrun.render import dependency_text
+
+    workflow = _load(args)
+    plan = plan_for(workflow)
+    rows = [(n, plan.instances[n].step.description or "", dependency_text(plan, n)) for n in plan.order]
+    if _is_tty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("step", "description", "depends on")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        width = max(len(r[0]) for r in rows)
+        dwidth = max(len(r[1]) for r in rows)
+        for name, desc, deps in rows:
+            print(f"{name.ljust(width)}  {desc.ljust(dwidth)}  {deps}".rstrip())
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from flowrun.graph import plan_for
+    from flowrun.render import to_dot, to_mermaid, to_tree
+
+    plan = plan_for(_load(args))
+    print({"tree": to_tree, "mermaid": to_mermaid, "dot": to_dot}[args.format](plan))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from flowrun.spec.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from flowrun.report.logview import print_logs
+
+    workflow = _load(args)
+    return print_logs(workflow.base_dir, step=args.step, run_id=args.run)
+
+
+def _output_mode(args: argparse.Namespace) -> str:
+    if args.output != "auto":
+        return str(args.output)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    return "tty" if _is_tty() else "plain"
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from flowrun.engine import run
+    from flowrun.graph import plan_for
+    from flowrun.render import to_plan_text
+    from flowrun.report.choose import console_reporters
+
+    workflow = _load(args)
+    plan = plan_for(workflow)
+    if args.steps:
+        plan = plan.select(args.steps)
+    jobs = args.jobs or workflow.jobs or os.cpu_count() or 1
+    if args.dry_run:
+        print(to_plan_text(plan, jobs))
+        return 0
+    mode = _output_mode(args)
+    reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
+    result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters)
+    return result.exit_code()
+
+
+_COMMANDS = {
+    "up": _cmd_up,
+    "validate": _cmd_validate,
+    "list": _cmd_list,
+    "graph": _cmd_graph,
+    "schema": _cmd_schema,
+    "logs": _cmd_logs,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flowrun`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"flowrun {version('flowrun')}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return _COMMANDS[args.command](args)
+    except WorkflowError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        count = len(exc.diagnostics)
+        print(f"flowrun: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return exc.exit_code
+    except FlowrunError as exc:
+        print(f"flowrun: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # flowrun's own stdout was closed (`flowrun list | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def run_console() -> None:
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Running a workflow: the scheduler, the run rules and the result."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Sequence
+
+from flowrun.engine.result import RunResult, StepResult
+from flowrun.engine.scheduler import Scheduler
+from flowrun.graph import plan_for
+from flowrun.process.executor import Executor
+from flowrun.report.base import Reporter, Reporters
+from flowrun.report.logs import LogWriter, new_run_id
+from flowrun.spec.model import Workflow
+
+__all__ = ["RunResult", "StepResult", "arun", "run"]
+
+
+async def arun(
+    workflow: Workflow,
+    *,
+    targets: Sequence[str] = (),
+    jobs: int | None = None,
+    keep_going: bool = False,
+    reporters: Iterable[Reporter] = (),
+    executor: Executor | None = None,
+    handle_signals: bool = True,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run ``workflow`` inside a running event loop; see ``run``."""
+    plan = plan_for(workflow)
+    if targets:
+        plan = plan.select(targets)
+    run_id = run_id or new_run_id()
+    logs = LogWriter(workflow.base_dir, run_id)
+    chosen = jobs or workflow.jobs or os.cpu_count() or 1
+    if executor is None:
+        from flowrun.process.local import LocalExecutor
+
+        executor = LocalExecutor()
+    scheduler = Scheduler(
+        workflow, plan, executor, Reporters([logs, *reporters]),
+        run_id=run_id, jobs=chosen, keep_going=keep_going,
+        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals,
+    )
+    try:
+        return await scheduler.run()
+    finally:
+        logs.close()
+
+
+def run(workflow: Workflow, **options: object) -> RunResult:
+    """Run a loaded workflow with the same engine as ``flowrun up``.
+
+    Options: ``targets`` (step names; their dependencies come along), ``jobs``,
+    ``keep_going``, ``reporters`` (event consumers), ``executor``,
+    ``handle_signals`` (install SIGINT/SIGTERM/SIGHUP handlers; main thread only).
+    """
+    return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]

@@ -1,0 +1,116 @@
+"""Turn a step instance into a LaunchSpec: argv, environment, folders, stdio (pure)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+
+from flowrun.graph import Plan
+from flowrun.process.executor import (
+    CAPTURE,
+    MERGE_INTO_STDOUT,
+    FileSink,
+    FileSource,
+    LaunchSpec,
+    StepSource,
+    TextSource,
+)
+from flowrun.spec.expand import StepInstance
+from flowrun.spec.model import FileInput, FileOutput, TextInput, Workflow
+
+__all__ = ["DEFAULT_KILL_GRACE", "RUN_ID_VAR", "STEP_VAR", "TAG_VAR", "argv_for", "describe", "launch_spec", "step_env"]
+
+DEFAULT_KILL_GRACE = 5.0
+#: every step sees these; they also tag its processes so none can outlive the run
+RUN_ID_VAR = "FLOWRUN_RUN_ID"
+STEP_VAR = "FLOWRUN_STEP"
+TAG_VAR = "FLOWRUN_STEP_ID"
+
+
+def argv_for(inst: StepInstance, script: str | None = None) -> tuple[str, ...]:
+    """``bash --noprofile --norc -eo pipefail -c SCRIPT``, ``sh -ec SCRIPT`` or the argv."""
+    step = inst.step
+    text = script if script is not None else step.run
+    if text is None:
+        assert step.cmd is not None
+        return tuple(step.cmd)
+    if (step.shell or "bash") == "sh":
+        return ("sh", "-ec", text)
+    return ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", text)
+
+
+def describe(argv: tuple[str, ...]) -> str:
+    """The command a user wrote, for verbose output."""
+    if len(argv) >= 3 and argv[-2] in ("-c", "-ec"):
+        return argv[-1]
+    import shlex
+
+    return shlex.join(argv)
+
+
+def step_env(
+    workflow: Workflow, inst: StepInstance, run_id: str, inherited: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1)."""
+    env = dict(os.environ if inherited is None else inherited)
+    env.update(workflow.dotenv_values)
+    env.update(workflow.env)
+    env.update(inst.step.env)
+    env.update(inst.matrix)
+    env[RUN_ID_VAR] = run_id
+    env[STEP_VAR] = inst.name
+    env[TAG_VAR] = f"{run_id}/{inst.name}"
+    return env
+
+
+def _path(base: str, value: str) -> str:
+    return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+
+def launch_spec(
+    workflow: Workflow,
+    plan: Plan,
+    inst: StepInstance,
+    run_id: str,
+    *,
+    timeout: float | None,
+    members: set[str] | None = None,
+    script: str | None = None,
+) -> LaunchSpec:
+    """The LaunchSpec for one pipeline member (or for its ``if:`` check, via ``script``)."""
+    step = inst.step
+    base = workflow.base_dir
+    cwd = _path(base, step.workdir) if step.workdir else base
+    stdin: FileSource | TextSource | StepSource | None = None
+    stdout: FileSink | str = CAPTURE
+    stderr: FileSink | str = CAPTURE
+    if script is None:
+        if isinstance(step.stdin, str):
+            producer = plan.producer(inst.name)
+            if producer is not None and (members is None or producer in members):
+                stdin = StepSource(producer)
+        elif isinstance(step.stdin, FileInput):
+            stdin = FileSource(_path(base, step.stdin.file))
+        elif isinstance(step.stdin, TextInput):
+            stdin = TextSource(step.stdin.text)
+        if isinstance(step.stdout, FileOutput):
+            stdout = FileSink(_path(base, step.stdout.file), step.stdout.append)
+        if step.stderr == "stdout":
+            stderr = MERGE_INTO_STDOUT
+        elif isinstance(step.stderr, FileOutput):
+            stderr = FileSink(_path(base, step.stderr.file), step.stderr.append)
+    env = step_env(workflow, inst, run_id)
+    return LaunchSpec(
+        name=inst.name,
+        argv=argv_for(inst, script),
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=stderr,  # type: ignore[arg-type]
+        timeout=timeout,
+        kill_signal=step.kill_signal or int(signal.SIGTERM),
+        kill_grace=DEFAULT_KILL_GRACE if step.kill_grace is None else step.kill_grace,
+        tag=(TAG_VAR, env[TAG_VAR]),
+    )

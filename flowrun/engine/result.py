@@ -1,0 +1,71 @@
+"""What a run produced: each step's final state, and the run's exit code."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+from flowrun.errors import EXIT_FAILED, EXIT_OK
+from flowrun.events import StepStatus
+
+__all__ = ["RunResult", "StepResult"]
+
+
+@dataclass
+class StepResult:
+    """One step's end: status, exit code, attempts, wall-clock start/end."""
+
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    exit_code: int | None = None
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    log_path: str | None = None
+    reason: str = ""
+    allowed_failure: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return max(0.0, self.ended - self.started)
+
+
+@dataclass
+class RunResult:
+    """The result of ``flowrun.run``; ``result["step"]`` is that step's StepResult."""
+
+    workflow: str
+    run_id: str
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    log_dir: str | None = None
+    interrupted_by: int | None = None
+    started: float | None = None
+    ended: float | None = None
+
+    def __getitem__(self, name: str) -> StepResult:
+        return self.steps[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.steps.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code() == EXIT_OK
+
+    def exit_code(self) -> int:
+        """SPEC §5: 0 ok, 1 a step failed or timed out, 128+N interrupted by signal N."""
+        if self.interrupted_by is not None:
+            return 128 + int(self.interrupted_by)
+        for step in self.steps.values():
+            if step.allowed_failure:
+                continue
+            if step.status in (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED):
+                return EXIT_FAILED
+        return EXIT_OK
+
+    def interrupted_name(self) -> str | None:
+        if self.interrupted_by is None:
+            return None
+        return signal.Signals(self.interrupted_by).name

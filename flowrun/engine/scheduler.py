@@ -1,0 +1,346 @@
+"""The asyncio scheduler: ready units → job slots and locks → executor → events.
+
+It is callback-driven (no coroutine per step, no polling): a unit starts the
+moment the executor reports that the last thing it waited for ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass, field
+
+from flowrun.engine.prepare import describe, launch_spec
+from flowrun.engine.result import RunResult, StepResult
+from flowrun.engine.state import Decision, RunState
+from flowrun.engine.status import member_statuses
+from flowrun.events import (
+    OutputChunk,
+    RunFinished,
+    RunStarted,
+    SchedulerNote,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+)
+from flowrun.graph import Plan
+from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.report.base import Reporter
+from flowrun.spec.model import Workflow
+
+__all__ = ["Scheduler"]
+
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class _Unit:
+    index: int
+    members: tuple[str, ...]
+    slots: int
+    locks: frozenset[str]
+    attempt: int = 0
+    handle: PipelineHandle | None = None
+    cancelled: bool = False
+    timed_out_by_workflow: bool = False
+    pending_checks: list[str] = field(default_factory=list)
+    running: tuple[str, ...] = ()
+
+
+class _Sink:
+    """Connects one launched pipeline back to the scheduler."""
+
+    __slots__ = ("scheduler", "unit", "on_done")
+
+    def __init__(self, scheduler: Scheduler, unit: _Unit, on_done: object) -> None:
+        self.scheduler, self.unit, self.on_done = scheduler, unit, on_done
+
+    def on_output(self, step: str, data: bytes) -> None:
+        self.scheduler.reporter.handle(OutputChunk(step, data))
+
+    def on_exit(self, outcomes: tuple[MemberOutcome, ...]) -> None:
+        self.on_done(self.unit, outcomes)  # type: ignore[operator]
+
+
+class Scheduler:
+    """Runs one plan to completion and returns its RunResult."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        executor: Executor,
+        reporter: Reporter,
+        *,
+        run_id: str,
+        jobs: int,
+        keep_going: bool = False,
+        log_dir: str | None = None,
+        log_path: object = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
+        self.run_id, self.jobs = run_id, max(1, jobs)
+        self.state = RunState(plan, keep_going=keep_going)
+        self.handle_signals = handle_signals
+        self.result = RunResult(workflow.name or workflow.path, run_id, log_dir=log_dir)
+        for name in plan.order:
+            path = log_path(name) if callable(log_path) else None
+            self.result.steps[name] = StepResult(name, log_path=path)
+        self.free = self.jobs
+        self.held_locks: set[str] = set()
+        self.running: dict[int, _Unit] = {}
+        self.interrupts = 0
+        self._done: asyncio.Future[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._workflow_deadline: float | None = None
+
+    # -- entry -------------------------------------------------------------
+    async def run(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self.result.started = time.time()
+        self.reporter.handle(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
+                                        self.result.log_dir, self.jobs))
+        installed = self._install_signals(loop) if self.handle_signals else []
+        if self.workflow.timeout is not None:
+            self._workflow_deadline = loop.time() + self.workflow.timeout
+            self._deadline = loop.call_later(self.workflow.timeout, self._workflow_timed_out)
+        try:
+            self._pump()
+            self._check_done()
+            await self._done
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.executor.aclose()
+        self.result.ended = time.time()
+        statuses = {name: r.status for name, r in self.result.steps.items()}
+        self.reporter.handle(RunFinished(self.result.exit_code(), self.result.interrupted_name(), statuses))
+        return self.result
+
+    # -- starting units ------------------------------------------------------
+    def _unit(self, index: int) -> _Unit:
+        members = self.plan.pipelines[index]
+        locks = frozenset(lock for m in members for lock in self.plan.instances[m].step.lock)
+        return _Unit(index, members, len(members), locks)
+
+    def _fits(self, unit: _Unit) -> str | None:
+        """None if the unit can start now, else what blocks it ('slots' or 'locks')."""
+        if unit.locks & self.held_locks:
+            return "locks"
+        if unit.slots <= self.free or (unit.slots > self.jobs and self.free == self.jobs):
+            return None
+        return "slots"
+
+    def _pump(self) -> None:
+        state = self.state
+        while self.free > 0:
+            index = state.peek()
+            if index is None:
+                return
+            unit = self._unit(index)
+            blocked = self._fits(unit)
+            if blocked is None:
+                self._start(unit)
+                continue
+            if blocked == "slots":
+                return  # keep plan order for slot-hungry pipelines (no starvation)
+            for other in state.ready_units():  # a lock blocks the head: let others pass
+                candidate = self._unit(other)
+                if self._fits(candidate) is None:
+                    self._start(candidate)
+                    break
+            else:
+                return
+
+    def _start(self, unit: _Unit) -> None:
+        members = self.state.take(unit.index)
+        unit.running = members
+        self.free -= unit.slots
+        self.held_locks |= unit.locks
+        self.running[unit.index] = unit
+        unit.pending_checks = [m for m in members if self.plan.instances[m].step.if_]
+        self._next_check_or_launch(unit)
+
+    def _timeout_for(self, name: str) -> float | None:
+        step_timeout = self.plan.instances[name].step.timeout
+        if self._workflow_deadline is None:
+            return step_timeout
+        left = max(0.0, self._workflow_deadline - asyncio.get_running_loop().time())
+        return left if step_timeout is None else min(step_timeout, left)
+
+    def _next_check_or_launch(self, unit: _Unit) -> None:
+        """``if:`` conditions run one by one before the unit's processes start."""
+        if unit.cancelled:
+            self._finish_unit(unit, {m: (StepStatus.SKIPPED, None, "not started: run stopped") for m in unit.running})
+            return
+        if unit.pending_checks:
+            name = unit.pending_checks[0]
+            inst = self.plan.instances[name]
+            spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
+                               timeout=self._timeout_for(name), script=inst.step.if_)
+            unit.handle = self.executor.launch(PipelineSpec((spec,)), _Sink(self, unit, self._check_done_cb))
+            return
+        self._launch(unit)
+
+    def _check_done_cb(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+        name = unit.pending_checks.pop(0)
+        outcome = outcomes[0]
+        if outcome.exit_code != 0 and not unit.cancelled:
+            self._note(name, f"skipped: if: condition exited {outcome.exit_code}")
+            skipped = {name, *self._pipe_downstream(name, unit.running)}
+            self._finish_members(unit, {m: (StepStatus.SKIPPED, None, "if: condition was false") for m in skipped})
+            unit.running = tuple(m for m in unit.running if m not in skipped)
+            unit.pending_checks = [m for m in unit.pending_checks if m not in skipped]
+            if not unit.running:
+                self._release(unit)
+                return
+        self._next_check_or_launch(unit)
+
+    def _pipe_downstream(self, name: str, members: tuple[str, ...]) -> list[str]:
+        out, todo = [], [name]
+        while todo:
+            for consumer in self.plan.consumers(todo.pop()):
+                if consumer in members:
+                    out.append(consumer)
+                    todo.append(consumer)
+        return out
+
+    def _launch(self, unit: _Unit) -> None:
+        unit.attempt += 1
+        names = set(unit.running)
+        specs: list[LaunchSpec] = []
+        now = time.time()
+        for name in unit.running:
+            inst = self.plan.instances[name]
+            spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
+                               timeout=self._timeout_for(name), members=names)
+            specs.append(spec)
+            record = self.result.steps[name]
+            record.attempts = unit.attempt
+            if record.started is None:
+                record.started = now
+            self.reporter.handle(StepStarted(name, unit.attempt, describe(spec.argv), spec.timeout, now))
+        unit.handle = self.executor.launch(PipelineSpec(tuple(specs)), _Sink(self, unit, self._exited))
+
+    # -- ending units ----------------------------------------------------------
+    def _exited(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+        statuses = member_statuses(self.plan, unit.running, outcomes)
+        if unit.timed_out_by_workflow:
+            statuses = {
+                m: ((StepStatus.TIMED_OUT, 124, "workflow timeout") if s is StepStatus.CANCELLED else (s, c, r))
+                for m, (s, c, r) in statuses.items()
+            }
+        failed = [m for m, (s, _, _) in statuses.items() if s in (StepStatus.FAILED, StepStatus.TIMED_OUT)]
+        retry = self._retry_delay(unit, failed)
+        if retry is not None:
+            for m, (status, code, reason) in statuses.items():
+                self.reporter.handle(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
+                                                  time.time(), reason, will_retry=True))
+            self._note(unit.running[0], f"retrying in {retry:g}s (attempt {unit.attempt + 1})")
+            asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
+            return
+        self._finish_unit(unit, statuses)
+
+    def _relaunch(self, unit: _Unit) -> None:
+        if unit.cancelled:
+            self._finish_unit(unit, {m: (StepStatus.CANCELLED, None, "cancelled before retry") for m in unit.running})
+        else:
+            self._launch(unit)
+
+    def _retry_delay(self, unit: _Unit, failed: list[str]) -> float | None:
+        if not failed or unit.cancelled or self.state.stop_reason is not None and not self.state.handler[unit.index]:
+            return None
+        best: float | None = None
+        for m in failed:
+            retry = self.plan.instances[m].step.retry
+            if retry is not None and unit.attempt < retry.attempts:
+                delay = retry.delay * (retry.backoff ** (unit.attempt - 1))
+                best = delay if best is None else max(best, delay)
+        return best
+
+    def _finish_unit(self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]]) -> None:
+        self._finish_members(unit, statuses)
+        self._release(unit)
+
+    def _release(self, unit: _Unit) -> None:
+        if self.running.pop(unit.index, None) is None:
+            return
+        self.free += unit.slots
+        self.held_locks -= unit.locks
+        self._pump()
+        self._check_done()
+
+    def _finish_members(self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]]) -> None:
+        now = time.time()
+        decisions: list[Decision] = []
+        for m, (status, code, reason) in statuses.items():
+            record = self.result.steps[m]
+            allowed = bool(self.plan.instances[m].step.continue_on_error) and status in (
+                StepStatus.FAILED, StepStatus.TIMED_OUT)
+            record.status, record.exit_code, record.reason = status, code, reason
+            record.allowed_failure = allowed
+            if record.started is not None or status is not StepStatus.SKIPPED:
+                record.ended = now
+            self.reporter.handle(StepFinished(m, status, code, max(unit.attempt, 1), record.started, record.ended,
+                                              reason, allowed_failure=allowed))
+            decisions += self.state.finish(m, status, allowed)
+        self._apply(decisions)
+
+    def _apply(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            record = self.result.steps[decision.step]
+            record.status, record.reason = StepStatus.SKIPPED, decision.reason
+            self._note(decision.step, f"skipped: {decision.reason}")
+            self.reporter.handle(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
+        if self.state.stop_reason is not None and not self.state.handlers_allowed:
+            for unit in self.running.values():
+                self._cancel(unit, force=False)
+
+    def _check_done(self) -> None:
+        if self.state.finished and not self.running and self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def _note(self, step: str, message: str) -> None:
+        self.reporter.handle(SchedulerNote(step, message))
+
+    # -- stopping --------------------------------------------------------------
+    def _cancel(self, unit: _Unit, force: bool) -> None:
+        if unit.cancelled and not force:
+            return
+        unit.cancelled = True
+        if unit.handle is not None:
+            unit.handle.cancel(force=force)
+
+    def _workflow_timed_out(self) -> None:
+        self._note("*", "workflow timeout reached: stopping every running step")
+        self._apply(self.state.stop("workflow timeout", handlers=False))
+        for unit in list(self.running.values()):
+            unit.timed_out_by_workflow = True
+            self._cancel(unit, force=False)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        installed: list[int] = []
+        for sig in _INTERRUPTS:
+            try:
+                loop.add_signal_handler(sig, self.interrupt, sig)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+                continue
+            installed.append(sig)
+        return installed
+
+    def interrupt(self, sig: int) -> None:
+        """Ctrl-C / SIGTERM / SIGHUP: cancel running steps; a second one skips the grace."""
+        self.interrupts += 1
+        if self.result.interrupted_by is None:
+            self.result.interrupted_by = int(sig)
+        force = self.interrupts > 1
+        name = signal.Signals(sig).name
+        self._note("*", f"{name}: cancelling running steps" + (" now (SIGKILL)" if force else ""))
+        self._apply(self.state.stop(f"interrupted by {name}", handlers=not force))
+        for unit in list(self.running.values()):
+            self._cancel(unit, force=force)

@@ -1,0 +1,175 @@
+"""RunState: the pure rules of a run (SPEC §3) — no processes, no clocks.
+
+The scheduler tells it what happened (a step ended, the run must stop) and asks
+it what may start. Units are pipelines (a single step is a pipeline of one).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from flowrun.events import FINAL_FAILURES, StepStatus
+from flowrun.graph import Plan
+from flowrun.spec.model import Condition
+
+__all__ = ["Decision", "RunState", "condition_holds"]
+
+
+def condition_holds(condition: Condition, status: StepStatus, allowed_failure: bool) -> bool:
+    """Does a final ``status`` of an upstream step satisfy ``condition``?"""
+    if condition is Condition.COMPLETED:
+        return True
+    if condition is Condition.FAILURE:
+        return status in FINAL_FAILURES
+    if status in (StepStatus.SUCCESS, StepStatus.CACHED):
+        return True
+    return allowed_failure and status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A step that can no longer run, and why (for ``-v`` and reports)."""
+
+    step: str
+    reason: str
+
+
+class RunState:
+    """Statuses, which units are waiting, ready, running, and the stop rules."""
+
+    def __init__(self, plan: Plan, *, keep_going: bool = False) -> None:
+        self.plan = plan
+        self.keep_going = keep_going
+        self.status: dict[str, StepStatus] = dict.fromkeys(plan.instances, StepStatus.PENDING)
+        self.allowed: dict[str, bool] = {
+            n: bool(inst.step.continue_on_error) for n, inst in plan.instances.items()
+        }
+        self.units = plan.pipelines
+        self.unit_of = plan.pipeline_of
+        n = len(self.units)
+        self.started = [False] * n
+        self.skipped_members: dict[int, set[str]] = {}
+        # count of external upstream steps not yet final, per unit
+        self.waiting = [0] * n
+        self.downstream: dict[str, list[int]] = {}
+        self.handler = [False] * n
+        for i, members in enumerate(self.units):
+            upstream: set[str] = set()
+            for m in members:
+                for dep, cond in plan.dependencies(m).items():
+                    if self.unit_of[dep] != i:
+                        upstream.add(dep)
+                    if cond is not Condition.SUCCESS:
+                        self.handler[i] = True
+            self.waiting[i] = len(upstream)
+            for dep in upstream:
+                self.downstream.setdefault(dep, []).append(i)
+        # a heap with lazy deletion: ``_live`` says which entries still count
+        self._ready: list[int] = [i for i in range(n) if self.waiting[i] == 0]
+        self._live: set[int] = set(self._ready)
+        heapq.heapify(self._ready)
+        self.stop_reason: str | None = None
+        self.handlers_allowed = True
+        self.unfinished = len(self.status)
+
+    # -- questions -------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.unfinished == 0
+
+    def ready_units(self) -> list[int]:
+        """Units whose conditions all hold, in plan order (a snapshot)."""
+        return sorted(self._live)
+
+    def peek(self) -> int | None:
+        """The first ready unit in plan order."""
+        while self._ready and self._ready[0] not in self._live:
+            heapq.heappop(self._ready)
+        return self._ready[0] if self._ready else None
+
+    def take(self, unit: int) -> tuple[str, ...]:
+        """Mark a ready unit started; returns the members that run."""
+        self._live.discard(unit)
+        self.started[unit] = True
+        skipped = self.skipped_members.get(unit, set())
+        members = tuple(m for m in self.units[unit] if m not in skipped)
+        for m in members:
+            self.status[m] = StepStatus.RUNNING
+        return members
+
+    # -- transitions -----------------------------------------------------
+    def finish(self, step: str, status: StepStatus, allowed_failure: bool = False) -> list[Decision]:
+        """Record a final status; returns steps that became skipped as a consequence."""
+        assert status.is_final
+        if self.status[step].is_final:
+            return []
+        self.status[step] = status
+        self.allowed[step] = allowed_failure or (
+            self.allowed[step] and status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
+        )
+        self.unfinished -= 1
+        decisions: list[Decision] = []
+        if status in FINAL_FAILURES and not self.allowed[step] and not self.keep_going:
+            decisions += self.stop(f"{step!r} {status.value.replace('_', ' ')}")
+        for unit in self.downstream.get(step, ()):
+            self.waiting[unit] -= 1
+            if self.waiting[unit] == 0:
+                decisions += self._decide(unit)
+        return decisions
+
+    def stop(self, reason: str, handlers: bool = True) -> list[Decision]:
+        """Fail fast / interrupt: nothing new starts except handlers (if allowed)."""
+        if self.stop_reason is not None and (self.handlers_allowed == handlers or not self.handlers_allowed):
+            return []
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.handlers_allowed = self.handlers_allowed and handlers
+        decisions: list[Decision] = []
+        for unit in range(len(self.units)):
+            if self.started[unit] or (self.handler[unit] and self.handlers_allowed):
+                continue
+            self._live.discard(unit)
+            decisions += self._skip_unit(unit, f"not started: {self.stop_reason}")
+        return decisions
+
+    def _skip_unit(self, unit: int, reason: str) -> list[Decision]:
+        self.started[unit] = True
+        out: list[Decision] = []
+        for m in self.units[unit]:
+            if not self.status[m].is_final:
+                out.append(Decision(m, reason))
+                out += self.finish(m, StepStatus.SKIPPED)
+        return out
+
+    def _decide(self, unit: int) -> list[Decision]:
+        """All external upstream steps are final: run the unit, part of it, or skip it."""
+        if self.started[unit]:
+            return []
+        if self.stop_reason is not None and not (self.handler[unit] and self.handlers_allowed):
+            return self._skip_unit(unit, f"not started: {self.stop_reason}")
+        blocked: dict[str, str] = {}
+        for m in self.units[unit]:
+            producer = self.plan.producer(m)
+            if producer in blocked:
+                blocked[m] = f"its producer {producer!r} does not run"
+                continue
+            for dep, cond in self.plan.dependencies(m).items():
+                if not condition_holds(cond, self.status[dep], self.allowed[dep]):
+                    blocked[m] = f"{dep!r} ended {self.status[dep].value}, needs {cond.value}"
+                    break
+        if len(blocked) == len(self.units[unit]):
+            self.started[unit] = True
+            out: list[Decision] = []
+            for m, why in blocked.items():
+                out.append(Decision(m, why))
+                out += self.finish(m, StepStatus.SKIPPED)
+            return out
+        self.skipped_members[unit] = set(blocked)
+        heapq.heappush(self._ready, unit)
+        self._live.add(unit)
+        out = []
+        for m, why in blocked.items():
+            out.append(Decision(m, why))
+            out += self.finish(m, StepStatus.SKIPPED)
+        return out

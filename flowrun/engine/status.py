@@ -1,0 +1,61 @@
+"""From raw process outcomes to step statuses: SPEC §2's pipe rules (pure)."""
+
+from __future__ import annotations
+
+import signal
+
+from flowrun.events import StepStatus
+from flowrun.graph import Plan
+from flowrun.process.executor import MemberOutcome
+
+__all__ = ["TIMEOUT_EXIT_CODE", "member_statuses"]
+
+TIMEOUT_EXIT_CODE = 124
+_SIGPIPE = int(signal.SIGPIPE)
+
+
+def _exit_code(outcome: MemberOutcome) -> int | None:
+    if outcome.exit_code is not None:
+        return outcome.exit_code
+    if outcome.signal is not None:
+        return 128 + outcome.signal
+    return None
+
+
+def member_statuses(
+    plan: Plan, members: tuple[str, ...], outcomes: tuple[MemberOutcome, ...]
+) -> dict[str, tuple[StepStatus, int | None, str]]:
+    """Status, exit code and reason of each member; members are producers-first."""
+    by_name = {o.name: o for o in outcomes}
+    result: dict[str, tuple[StepStatus, int | None, str]] = {}
+    for name in members:
+        o = by_name[name]
+        code = _exit_code(o)
+        if o.error:
+            result[name] = (StepStatus.FAILED, code, o.error)
+        elif o.timed_out:
+            result[name] = (StepStatus.TIMED_OUT, TIMEOUT_EXIT_CODE, "timed out")
+        elif o.cancelled:
+            result[name] = (StepStatus.CANCELLED, code, "cancelled")
+        elif code == 0:
+            result[name] = (StepStatus.SUCCESS, 0, "")
+        elif o.signal is not None:
+            result[name] = (StepStatus.FAILED, code, f"killed by {signal.Signals(o.signal).name}")
+        else:
+            result[name] = (StepStatus.FAILED, code, f"exit code {code}")
+    # A producer ended by SIGPIPE (or 141) because its consumers finished
+    # successfully is a success: `yes | head -1` as two steps succeeds.
+    for name in reversed(members):
+        status, code, _ = result[name]
+        consumers = [c for c in plan.consumers(name) if c in result]
+        if status is StepStatus.FAILED and consumers and (code == 128 + _SIGPIPE or code == 141):
+            if all(result[c][0] is StepStatus.SUCCESS for c in consumers):
+                result[name] = (StepStatus.SUCCESS, code, "stopped by SIGPIPE after its readers finished")
+    # pipefail: a consumer whose producer failed or timed out has failed too
+    for name in members:
+        producer = plan.producer(name)
+        if producer in result and result[name][0] is StepStatus.SUCCESS:
+            p_status = result[producer][0]
+            if p_status in (StepStatus.FAILED, StepStatus.TIMED_OUT):
+                result[name] = (StepStatus.FAILED, result[name][1], f"its producer {producer!r} {p_status.value}")
+    return result

@@ -1,0 +1,95 @@
+"""Step statuses and the events the engine emits for reporters to render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = [
+    "FINAL_FAILURES",
+    "OutputChunk",
+    "RunFinished",
+    "RunStarted",
+    "SchedulerNote",
+    "StepFinished",
+    "StepStarted",
+    "StepStatus",
+]
+
+
+class StepStatus(str, Enum):
+    """Where a step is; the last six are final states (SPEC §3)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    CACHED = "cached"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Statuses that satisfy a ``failure`` condition.
+FINAL_FAILURES = frozenset({StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    workflow: str
+    run_id: str
+    steps: tuple[str, ...]
+    log_dir: str | None
+    jobs: int
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: str
+    attempt: int
+    command: str
+    timeout: float | None
+    at: float
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """Raw bytes a step wrote (stdout and stderr share one stream unless redirected)."""
+
+    step: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    step: str
+    status: StepStatus
+    exit_code: int | None
+    attempt: int
+    started: float | None
+    ended: float | None
+    reason: str = ""
+    will_retry: bool = False
+    allowed_failure: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerNote:
+    """A decision of the scheduler worth telling a user in verbose mode."""
+
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    exit_code: int
+    interrupted_by: str | None = None
+    statuses: dict[str, StepStatus] = field(default_factory=dict)

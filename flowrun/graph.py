@@ -1,0 +1,242 @@
+"""The workflow as a networkx DiGraph: dependency and pipe edges, checks, pipelines.
+
+Nodes are step instance names. An edge ``u -> v`` means v waits for u
+(``kind="dep"``, with a ``condition``) or v reads u's stdout (``kind="pipe"``).
+Steps joined by pipes form a *pipeline*: the unit the scheduler starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from flowrun.errors import Diagnostic, Position, UsageError, WorkflowError
+from flowrun.spec.expand import StepInstance, expand
+from flowrun.spec.model import Condition, Workflow
+
+__all__ = ["Plan", "build_plan", "plan_for", "suggest"]
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+@dataclass
+class Plan:
+    """A validated, expanded workflow ready to schedule."""
+
+    graph: nx.DiGraph
+    instances: dict[str, StepInstance]
+    #: pipelines in topological order; members producers-first
+    pipelines: list[tuple[str, ...]]
+    pipeline_of: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.pipeline_of:
+            self.pipeline_of = {m: i for i, group in enumerate(self.pipelines) for m in group}
+
+    @property
+    def order(self) -> list[str]:
+        return [m for group in self.pipelines for m in group]
+
+    def dependencies(self, name: str) -> dict[str, Condition]:
+        """Steps ``name`` waits for, with their conditions."""
+        g = self.graph
+        return {u: d["condition"] for u, _, d in g.in_edges(name, data=True) if d["kind"] == "dep"}
+
+    def dependents(self, name: str) -> list[str]:
+        return [v for _, v, d in self.graph.out_edges(name, data=True) if d["kind"] == "dep"]
+
+    def producer(self, name: str) -> str | None:
+        for u, _, d in self.graph.in_edges(name, data=True):
+            if d["kind"] == "pipe":
+                return u
+        return None
+
+    def consumers(self, name: str) -> list[str]:
+        return [v for _, v, d in self.graph.out_edges(name, data=True) if d["kind"] == "pipe"]
+
+    def resolve_targets(self, targets: Iterable[str]) -> set[str]:
+        """Instance names for ``up STEP...`` (a matrix step's name selects all its instances)."""
+        chosen: set[str] = set()
+        bases: dict[str, list[str]] = {}
+        for inst in self.instances.values():
+            bases.setdefault(inst.base, []).append(inst.name)
+        for target in targets:
+            if target in self.instances:
+                chosen.add(target)
+            elif target in bases:
+                chosen.update(bases[target])
+            else:
+                raise UsageError(
+                    f"unknown step {target!r}" + (f" — {hint}" if (hint := suggest(target, bases)) else "")
+                )
+        return chosen
+
+    def select(self, targets: Iterable[str]) -> Plan:
+        """The sub-plan for ``up STEP...``: the targets, what they need, whole pipelines."""
+        wanted = self.resolve_targets(targets)
+        todo = list(wanted)
+        keep: set[str] = set()
+        while todo:
+            node = todo.pop()
+            if node in keep:
+                continue
+            keep.add(node)
+            todo.extend(self.graph.predecessors(node))
+            todo.extend(self.pipelines[self.pipeline_of[node]])
+        sub = self.graph.subgraph(keep).copy()
+        pipelines = [group for group in self.pipelines if group[0] in keep]
+        return Plan(sub, {n: self.instances[n] for n in keep}, pipelines)
+
+
+def _dep_path(inst: StepInstance, dep: str) -> tuple[str | int, ...]:
+    step = inst.step
+    if step.depends_form == "list":
+        return ("steps", inst.base, "depends_on", list(step.depends_on).index(dep))
+    return ("steps", inst.base, "depends_on", dep)
+
+
+def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
+    """Expand, connect and check the workflow; raise WorkflowError with every problem."""
+    src = workflow.source
+    instances = expand(workflow)
+    by_base: dict[str, list[str]] = {}
+    for inst in instances:
+        by_base.setdefault(inst.base, []).append(inst.name)
+    problems: list[Diagnostic] = []
+    g: nx.DiGraph = nx.DiGraph()
+    g.add_nodes_from((inst.name, {"inst": inst, "index": i}) for i, inst in enumerate(instances))
+    seen_bases: set[str] = set()
+    for inst in instances:
+        step, base = inst.step, inst.base
+        first = base not in seen_bases
+        seen_bases.add(base)
+        for dep, condition in step.depends_on.items():
+            if dep not in by_base:
+                if first:
+                    problems.append(Diagnostic(
+                        src.value(_dep_path(inst, dep)) if step.depends_form == "list" else src.key(_dep_path(inst, dep)),
+                        f"step {base!r} depends on unknown step {dep!r}",
+                        suggest(dep, by_base),
+                    ))
+                continue
+            if dep == base:
+                if first:
+                    problems.append(Diagnostic(
+                        src.value(_dep_path(inst, dep)) if step.depends_form == "list" else src.key(_dep_path(inst, dep)),
+                        f"step {base!r} depends on itself",
+                    ))
+                continue
+            for upstream in by_base[dep]:
+                g.add_edge(upstream, inst.name, kind="dep", condition=condition)
+        if isinstance(step.stdin, str):
+            producer = step.stdin
+            where = src.value(("steps", base, "stdin"))
+            if producer not in by_base:
+                if first:
+                    problems.append(Diagnostic(where, f"step {base!r} reads stdin from unknown step {producer!r}",
+                                               suggest(producer, by_base)))
+            elif producer == base:
+                if first:
+                    problems.append(Diagnostic(where, f"step {base!r} cannot read its own stdout"))
+            elif len(by_base[producer]) > 1:
+                if first:
+                    problems.append(Diagnostic(
+                        where, f"step {base!r} reads stdin from matrix step {producer!r}, which has "
+                        f"{len(by_base[producer])} instances; a pipe has one producer"))
+            elif producer in step.depends_on:
+                if first:
+                    problems.append(Diagnostic(
+                        src.value(_dep_path(inst, producer)) if step.depends_form == "list"
+                        else src.key(_dep_path(inst, producer)),
+                        f"step {base!r} reads {producer!r} through stdin and also depends_on it: a pipe runs "
+                        f"both at once, so {base!r} cannot wait for {producer!r}",
+                        f"remove {producer!r} from depends_on",
+                    ))
+            else:
+                g.add_edge(by_base[producer][0], inst.name, kind="pipe", condition=Condition.SUCCESS)
+    if problems:
+        raise WorkflowError(problems)
+    plan_problems = _check_cycles(g, workflow, instances)
+    if plan_problems:
+        raise WorkflowError(plan_problems)
+    pipelines, plan_problems = _pipelines(g, workflow)
+    if plan_problems:
+        raise WorkflowError(plan_problems)
+    return Plan(g, {inst.name: inst for inst in instances}, pipelines)
+
+
+def _edge_position(workflow: Workflow, g: nx.DiGraph, u: str, v: str) -> Position:
+    """Where the file declares the edge u -> v (v's depends_on entry or stdin)."""
+    src = workflow.source
+    inst_v = g.nodes[v]["inst"]
+    inst_u = g.nodes[u]["inst"]
+    if g.edges[u, v]["kind"] == "pipe":
+        return src.value(("steps", inst_v.base, "stdin"))
+    path = _dep_path(inst_v, inst_u.base)
+    return src.value(path) if inst_v.step.depends_form == "list" else src.key(path)
+
+
+def _check_cycles(g: nx.DiGraph, workflow: Workflow, instances: list[StepInstance]) -> list[Diagnostic]:
+    if nx.is_directed_acyclic_graph(g):
+        return []
+    cycle = nx.find_cycle(g)
+    names = [u for u, _ in cycle]
+    bases = [g.nodes[n]["inst"].base for n in names]
+    # start the printed path at the step written first in the file
+    start = min(range(len(names)), key=lambda i: g.nodes[names[i]]["index"])
+    names = names[start:] + names[:start]
+    path = " -> ".join([g.nodes[n]["inst"].base for n in names] + [g.nodes[names[0]]["inst"].base])
+    closing = names[-1], names[0]
+    pos = _edge_position(workflow, g, *closing)
+    return [Diagnostic(pos, f"dependency cycle: {path}")]
+
+
+def _pipelines(g: nx.DiGraph, workflow: Workflow) -> tuple[list[tuple[str, ...]], list[Diagnostic]]:
+    """Pipe-connected groups in topological order, members producers-first."""
+    pipe_graph = nx.DiGraph()
+    pipe_graph.add_nodes_from(g.nodes)
+    pipe_graph.add_edges_from((u, v) for u, v, d in g.edges(data=True) if d["kind"] == "pipe")
+    groups = [tuple(sorted(c, key=lambda n: g.nodes[n]["index"])) for c in nx.weakly_connected_components(pipe_graph)]
+    index = {m: i for i, group in enumerate(groups) for m in group}
+    units = nx.DiGraph()
+    units.add_nodes_from(range(len(groups)))
+    problems: list[Diagnostic] = []
+    for u, v, d in g.edges(data=True):
+        if d["kind"] != "dep":
+            continue
+        if index[u] == index[v]:
+            problems.append(Diagnostic(
+                _edge_position(workflow, g, u, v),
+                f"step {v!r} depends on {u!r}, but both run at once in the same pipeline "
+                f"({' | '.join(groups[index[u]])})",
+            ))
+        else:
+            units.add_edge(index[u], index[v])
+    if problems:
+        return [], problems
+    if not nx.is_directed_acyclic_graph(units):
+        cycle = nx.find_cycle(units)
+        text = " -> ".join("[" + " | ".join(groups[a]) + "]" for a in [c[0] for c in cycle] + [cycle[0][0]])
+        u, v = next((u, v) for u in groups[cycle[-1][0]] for v in groups[cycle[-1][1]] if g.has_edge(u, v))
+        return [], [Diagnostic(_edge_position(workflow, g, u, v), f"dependency cycle through pipelines: {text}")]
+    first = {i: g.nodes[group[0]]["index"] for i, group in enumerate(groups)}
+    out: list[tuple[str, ...]] = []
+    for unit in nx.lexicographical_topological_sort(units, key=first.__getitem__):
+        members = groups[unit]
+        out.append(members if len(members) == 1 else tuple(nx.topological_sort(pipe_graph.subgraph(members))))
+    return out, []
+
+
+def plan_for(workflow: Workflow) -> Plan:
+    """The workflow's plan, built once and kept on the workflow."""
+    if workflow._plan is None:
+        workflow._plan = build_plan(workflow)
+    plan: Plan = workflow._plan
+    return plan

@@ -1,0 +1,139 @@
+"""The one seam between the engine and processes.
+
+Everything here is plain, serialisable data plus two small protocols, so that a
+remote executor (Dask, SPEC §8) can implement the same interface: no file
+descriptors, no ``spec.Step``, no asyncio objects cross it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+__all__ = [
+    "CAPTURE",
+    "MERGE_INTO_STDOUT",
+    "Executor",
+    "FileSink",
+    "FileSource",
+    "LaunchSpec",
+    "MemberOutcome",
+    "PipelineHandle",
+    "PipelineSink",
+    "PipelineSpec",
+    "StepSource",
+    "TextSource",
+]
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Read stdin from a file (absolute path)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Feed a literal text to stdin."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StepSource:
+    """Stream another member's stdout into stdin (an OS pipe)."""
+
+    producer: str
+
+
+@dataclass(frozen=True)
+class FileSink:
+    """Write a stream to a file (absolute path); parent folders are created."""
+
+    path: str
+    append: bool = False
+
+
+#: Output goes to the engine through ``PipelineSink.on_output`` (log + console).
+CAPTURE: Literal["capture"] = "capture"
+#: stderr joins stdout (``2>&1``).
+MERGE_INTO_STDOUT: Literal["stdout"] = "stdout"
+
+StdinSpec = FileSource | TextSource | StepSource | None
+StdoutSpec = FileSink | Literal["capture"]
+StderrSpec = FileSink | Literal["capture", "stdout"]
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """One process to start. ``stdout`` is ignored when other members read it."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str
+    stdin: StdinSpec = None
+    stdout: StdoutSpec = CAPTURE
+    stderr: StderrSpec = CAPTURE
+    timeout: float | None = None
+    kill_signal: int = 15
+    kill_grace: float = 5.0
+    #: environment markers used to find processes that left the step's group
+    tag: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Members joined by ``stdin: producer``; all start together, consumers first."""
+
+    members: tuple[LaunchSpec, ...]
+
+    def consumers_of(self, name: str) -> tuple[str, ...]:
+        return tuple(
+            m.name for m in self.members if isinstance(m.stdin, StepSource) and m.stdin.producer == name
+        )
+
+
+@dataclass(frozen=True)
+class MemberOutcome:
+    """What happened to one member: raw facts, no status policy."""
+
+    name: str
+    #: exit status when it exited normally, else None
+    exit_code: int | None
+    #: the signal that ended it, else None
+    signal: int | None
+    started: float
+    ended: float
+    timed_out: bool = False
+    cancelled: bool = False
+    #: the process could not be started (command not found, missing workdir, ...)
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class PipelineSink(Protocol):
+    """Where an executor reports a pipeline's output and end."""
+
+    def on_output(self, step: str, data: bytes) -> None: ...
+
+    def on_exit(self, outcomes: tuple[MemberOutcome, ...]) -> None: ...
+
+
+class PipelineHandle(Protocol):
+    """A launched pipeline."""
+
+    def cancel(self, force: bool = False) -> None:
+        """Stop every member: kill_signal, kill_grace, SIGKILL (force: SIGKILL now)."""
+        ...
+
+
+class Executor(Protocol):
+    """Starts pipelines. Must be used from inside the running asyncio loop."""
+
+    def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> PipelineHandle: ...
+
+    async def aclose(self) -> None:
+        """End of run: kill whatever steps left behind, reap it, stop readers."""
+        ...

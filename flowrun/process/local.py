@@ -1,0 +1,361 @@
+"""LocalExecutor: pipelines run as child processes of flowrun, driven by loop callbacks.
+
+No thread and no coroutine per step. A member's exit arrives through SIGCHLD
+(``ChildReaper``), its output through ``add_reader`` on one capture pipe shared by
+stdout and stderr, its timeout and kill grace through ``call_later``. What a step
+leaves behind (its group after the leader exited, processes carrying its tag) is
+remembered and killed by ``aclose()`` at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from functools import partial
+
+from flowrun.errors import ExecutorError
+from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineSink, PipelineSpec
+from flowrun.process.kill import (
+    ChildReaper,
+    close_all,
+    group_exists,
+    signal_group,
+    sweep,
+    tag_entry,
+)
+from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
+
+__all__ = ["LocalExecutor"]
+
+#: Reads per exit when draining a capture pipe, so a chatty leftover cannot stall us.
+_DRAIN_READS = 16
+_READ_SIZE = 65536
+
+
+class _Member:
+    __slots__ = (
+        "cancelled",
+        "capture",
+        "ended",
+        "error",
+        "grace",
+        "group_gone",
+        "pid",
+        "pipeline",
+        "popen",
+        "spec",
+        "started",
+        "status",
+        "timed_out",
+        "timer",
+    )
+
+    def __init__(self, spec: LaunchSpec, pipeline: _Pipeline) -> None:
+        self.spec, self.pipeline = spec, pipeline
+        self.pid = 0
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.started = self.ended = 0.0
+        self.status: int | None = None
+        self.error: str | None = None
+        self.timed_out = self.cancelled = self.group_gone = False
+        self.capture = -1
+        self.timer: asyncio.TimerHandle | None = None
+        self.grace: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.pid > 0 and self.status is None
+
+    def outcome(self) -> MemberOutcome:
+        code = sig = None
+        if self.error is not None:
+            code = self.status
+        elif self.status is not None and os.WIFSIGNALED(self.status):
+            sig = os.WTERMSIG(self.status)
+        elif self.status is not None:
+            code = os.WEXITSTATUS(self.status)
+        return MemberOutcome(
+            self.spec.name, code, sig, self.started, self.ended, self.timed_out, self.cancelled, self.error
+        )
+
+
+class _Pipeline:
+    """The handle ``launch`` returns."""
+
+    def __init__(self, executor: LocalExecutor, spec: PipelineSpec, sink: PipelineSink) -> None:
+        self._executor = executor
+        self.sink = sink
+        self.members = [_Member(m, self) for m in spec.members]
+        self.remaining = len(self.members)
+
+    def cancel(self, force: bool = False) -> None:
+        """Stop every member still running: kill_signal, grace, SIGKILL (force: SIGKILL now)."""
+        for m in self.members:
+            if m.running:
+                m.cancelled = True
+                self._executor._terminate(m, force)
+            elif force and m.grace is not None:
+                self._executor._kill_now(m)
+
+    def member_done(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self._executor._running.discard(self)
+            self.sink.on_exit(tuple(m.outcome() for m in self.members))
+
+
+class LocalExecutor:
+    """Runs pipelines on this machine. Create it, ``launch`` from the loop, ``await aclose()``.
+
+    While open it reaps every child of the process (SIGCHLD, subreaper), so other
+    code must not spawn and wait for its own children meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reaper: ChildReaper | None = None
+        self._closed = False
+        self._devnull = -1
+        self._running: set[_Pipeline] = set()
+        self._lingering: set[int] = set()  # groups that outlived their leader
+        self._tags: set[bytes] = set()
+        self._captures: dict[int, _Member] = {}
+        self._graces: set[_Member] = set()
+        self._relays: list[FanoutRelay] = []
+        self._feeders: list[TextFeeder] = []
+
+    def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> _Pipeline:
+        """Start every member (consumers first); never raises for a member's spawn error."""
+        if self._closed:
+            raise ExecutorError("launch() after aclose()")
+        loop = self._loop or self._bind()
+        try:
+            wiring = wire(pipeline, self._devnull)
+        except OSError as exc:
+            raise ExecutorError(f"cannot set up pipes: {exc}") from exc
+        p = _Pipeline(self, pipeline, sink)
+        for i in wiring.order:
+            self._start(p.members[i], wiring.members[i])
+        if wiring.relays:
+            self._relays = [r for r in self._relays if r.alive]
+            for relay in wiring.relays:
+                relay.start()
+                self._relays.append(relay)
+        if wiring.feeds:
+            self._feeders = [f for f in self._feeders if not f.done]
+            self._feeders.extend(TextFeeder(loop, fd, data) for fd, data in wiring.feeds)
+        self._running.add(p)
+        for m in p.members:  # members that never started end now, but not re-entrantly
+            if m.error is not None:
+                loop.call_soon(sink.on_output, m.spec.name, m.error.encode() + b"\n")
+                loop.call_soon(p.member_done)
+        return p
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        self._reaper = ChildReaper.acquire(self._loop)
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        return self._loop
+
+    def _start(self, m: _Member, f: MemberFds) -> None:
+        spec = m.spec
+        m.started = time.time()
+        env = spec.env
+        if spec.tag is not None:
+            self._tags.add(tag_entry(spec.tag))
+            if env.get(spec.tag[0]) != spec.tag[1]:
+                env = {**env, spec.tag[0]: spec.tag[1]}
+        if f.error is None and not spec.argv:
+            f.error = "empty command"
+        if f.error is None:
+            try:
+                # own session: killpg reaches the whole tree; vfork path, SIGPIPE default
+                m.popen = subprocess.Popen(
+                    spec.argv,
+                    stdin=f.stdin,
+                    stdout=f.stdout,
+                    stderr=f.stderr,
+                    cwd=spec.cwd,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except (OSError, ValueError) as exc:
+                f.error, m.status = _spawn_error(spec, exc)
+        close_all(f.owned)
+        if f.error is not None:
+            m.error, m.status = f.error, m.status if m.status is not None else 1
+            m.ended = time.time()
+            if f.capture >= 0:
+                os.close(f.capture)
+            return
+        assert m.popen is not None and self._loop is not None and self._reaper is not None
+        m.pid = m.popen.pid
+        self._reaper.watch(m.pid, partial(self._exited, m))
+        if f.capture >= 0:
+            m.capture = f.capture
+            self._captures[m.capture] = m
+            self._loop.add_reader(m.capture, self._read, m)
+        if spec.timeout is not None:
+            m.timer = self._loop.call_later(spec.timeout, self._timed_out, m)
+
+    def _exited(self, m: _Member, status: int) -> None:
+        m.ended = time.time()
+        m.status = status
+        if m.popen is not None:
+            m.popen.returncode = os.waitstatus_to_exitcode(status)  # no "still running" warning
+            m.popen = None
+        if m.timer is not None:
+            m.timer.cancel()
+            m.timer = None
+        if group_exists(m.pid):
+            self._lingering.add(m.pid)
+        else:
+            m.group_gone = True  # its pgid may be recycled: never signal it again
+        if m.capture >= 0:
+            self._drain(m, _DRAIN_READS)
+        m.pipeline.member_done()
+
+    def _read(self, m: _Member) -> None:
+        try:
+            data = os.read(m.capture, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            m.pipeline.sink.on_output(m.spec.name, data)
+        else:
+            self._close_capture(m)
+
+    def _drain(self, m: _Member, reads: int) -> None:
+        """Deliver what is readable now; EOF closes the pipe."""
+        for _ in range(reads):
+            if m.capture < 0:
+                return
+            try:
+                data = os.read(m.capture, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_capture(m)
+                return
+            m.pipeline.sink.on_output(m.spec.name, data)
+
+    def _close_capture(self, m: _Member) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(m.capture)
+        del self._captures[m.capture]
+        os.close(m.capture)
+        m.capture = -1
+
+    def _timed_out(self, m: _Member) -> None:
+        m.timer = None
+        m.timed_out = True
+        self._terminate(m, force=False)
+
+    def _terminate(self, m: _Member, force: bool) -> None:
+        """kill_signal to the group now, SIGKILL after kill_grace (or at once)."""
+        assert self._loop is not None
+        if force or m.spec.kill_signal == signal.SIGKILL:
+            self._kill_now(m)
+        elif m.grace is None:
+            signal_group(m.pid, m.spec.kill_signal)
+            m.grace = self._loop.call_later(m.spec.kill_grace, self._kill_now, m)
+            self._graces.add(m)
+
+    def _kill_now(self, m: _Member) -> None:
+        """SIGKILL the member's group and every process carrying its tag."""
+        if m.grace is not None:
+            m.grace.cancel()
+            m.grace = None
+            self._graces.discard(m)
+        if not m.group_gone:
+            signal_group(m.pid, signal.SIGKILL)
+        if m.spec.tag is not None:
+            close_all(sweep((), (tag_entry(m.spec.tag),)))
+
+    async def aclose(self) -> None:
+        """Kill every group launched and every tagged process, reap them, close all fds."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop is None or self._reaper is None:
+            return
+        for m in list(self._graces):
+            m.grace.cancel()  # type: ignore[union-attr]
+            m.grace = None
+        self._graces.clear()
+        groups = set(self._lingering)
+        for p in self._running:
+            for m in p.members:
+                if m.running:
+                    m.cancelled = True
+                    groups.add(m.pid)
+                    if m.timer is not None:
+                        m.timer.cancel()
+        for pgid in groups:
+            signal_group(pgid, signal.SIGKILL)
+        for _ in range(5):  # again: something may have forked between scan and kill
+            pidfds = sweep(groups, self._tags)
+            if not pidfds:
+                break
+            await _wait_exit(self._loop, pidfds, timeout=5.0)
+            self._reaper.reap()
+        self._reaper.reap()
+        for m in list(self._captures.values()):
+            self._drain(m, 1 << 30)
+            if m.capture >= 0:
+                self._close_capture(m)
+        for feeder in self._feeders:
+            feeder.close()
+        for relay in self._relays:
+            relay.stop()
+        self._reaper.release()
+        os.close(self._devnull)
+
+
+async def _wait_exit(loop: asyncio.AbstractEventLoop, pidfds: list[int], timeout: float) -> None:
+    """Wait until every pidfd reports its process exited (or timeout); close them."""
+    pending = set(pidfds)
+    done = loop.create_future()
+
+    def exited(fd: int) -> None:
+        loop.remove_reader(fd)
+        pending.discard(fd)
+        if not pending and not done.done():
+            done.set_result(None)
+
+    for fd in pidfds:
+        loop.add_reader(fd, exited, fd)
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        for fd in pending:
+            loop.remove_reader(fd)
+        close_all(pidfds)
+
+
+def _spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:
+    """Turn a spawn exception into (message, exit code) as a shell would."""
+    cmd = spec.argv[0]
+    if isinstance(exc, OSError) and exc.filename == spec.cwd and cmd != spec.cwd:
+        if isinstance(exc, FileNotFoundError):
+            return f"workdir does not exist: {spec.cwd}", 1
+        if isinstance(exc, NotADirectoryError):
+            return f"workdir is not a directory: {spec.cwd}", 1
+        return f"cannot enter workdir {spec.cwd}: {exc.strerror}", 1
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {cmd}", 127
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {cmd}", 126
+    if isinstance(exc, OSError):
+        return f"cannot run {cmd}: {exc.strerror or exc}", 126
+    return f"cannot run {cmd!r}: {exc}", 127

@@ -1,0 +1,299 @@
+"""OS pipe wiring for a pipeline: chains, fan-out relays, file redirects, stdin text.
+
+One consumer: the producer's stdout *is* the pipe's write end, so data never
+passes through flowrun. Several consumers: the producer writes to a pipe that a
+relay thread copies to one pipe per consumer (bounded memory, slowest sets the
+pace). Every fd made here is close-on-exec; children get theirs through dup2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import select
+import threading
+from dataclasses import dataclass, field
+
+from flowrun.process.executor import (
+    MERGE_INTO_STDOUT,
+    FileSink,
+    FileSource,
+    LaunchSpec,
+    PipelineSpec,
+    StepSource,
+    TextSource,
+)
+
+__all__ = ["PIPE_SIZE", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
+
+#: Size asked for pipes that carry bulk data (fewer wake-ups than the 64 KiB default).
+PIPE_SIZE = 1 << 20
+
+
+def make_pipe(size: int | None = None) -> tuple[int, int]:
+    """A close-on-exec pipe, enlarged to ``size`` bytes when the kernel allows it."""
+    r, w = os.pipe()
+    if size:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+    return r, w
+
+
+def _open_sink(sink: FileSink) -> int:
+    parent = os.path.dirname(sink.path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    mode = os.O_APPEND if sink.append else os.O_TRUNC
+    return os.open(sink.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o666)
+
+
+@dataclass(slots=True)
+class MemberFds:
+    """What one member's child gets as fds 0, 1, 2, and what the parent keeps."""
+
+    stdin: int = -1
+    stdout: int = -1
+    stderr: int = -1
+    #: our non-blocking read end of the capture pipe, or -1
+    capture: int = -1
+    #: parent copies to close right after this member is spawned (or fails to be)
+    owned: list[int] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Wiring:
+    members: list[MemberFds]
+    #: member indices, consumers before their producers
+    order: list[int]
+    relays: list[FanoutRelay]
+    #: (write fd, remaining bytes) for stdin texts that did not fit in the pipe
+    feeds: list[tuple[int, bytes]]
+
+
+def _spawn_order(spec: PipelineSpec) -> list[int]:
+    index = {m.name: i for i, m in enumerate(spec.members)}
+    if len(index) != len(spec.members):
+        raise ValueError("pipeline members must have distinct names")
+    depth: dict[int, int] = {}
+    for start in range(len(spec.members)):
+        path: list[int] = []
+        i: int | None = start
+        while i is not None and i not in depth:
+            if i in path:
+                raise ValueError("pipeline members feed each other in a cycle")
+            path.append(i)
+            src = spec.members[i].stdin
+            if isinstance(src, StepSource):
+                if src.producer not in index:
+                    raise ValueError(f"unknown producer {src.producer!r} in pipeline")
+                i = index[src.producer]
+            else:
+                i = None
+        base = depth[i] + 1 if i is not None else 0
+        for offset, j in enumerate(reversed(path)):
+            depth[j] = base + offset
+    return sorted(range(len(spec.members)), key=lambda j: -depth[j])
+
+
+def wire(spec: PipelineSpec, devnull: int) -> Wiring:
+    """Open every pipe and file of a pipeline; failures become ``MemberFds.error``."""
+    order = _spawn_order(spec)
+    fds = [MemberFds() for _ in spec.members]
+    index = {m.name: i for i, m in enumerate(spec.members)}
+    relays: list[FanoutRelay] = []
+    feeds: list[tuple[int, bytes]] = []
+    consumers: dict[int, list[int]] = {}
+    for i, m in enumerate(spec.members):
+        if isinstance(m.stdin, StepSource):
+            consumers.setdefault(index[m.stdin.producer], []).append(i)
+    for p, cons in consumers.items():
+        if len(cons) == 1:  # the kernel-only path
+            r, w = make_pipe(PIPE_SIZE)
+            fds[p].stdout, fds[cons[0]].stdin = w, r
+            fds[p].owned.append(w)
+            fds[cons[0]].owned.append(r)
+            continue
+        src, fds[p].stdout = make_pipe(PIPE_SIZE)
+        fds[p].owned.append(fds[p].stdout)
+        outs: list[int] = []
+        for c in cons:
+            r, w = make_pipe(PIPE_SIZE)
+            fds[c].stdin = r
+            fds[c].owned.append(r)
+            outs.append(w)
+        relays.append(FanoutRelay(src, outs))
+    for i, m in enumerate(spec.members):
+        try:
+            _wire_member(m, fds[i], i in consumers, devnull, feeds)
+        except OSError as exc:
+            fds[i].error = f"{fds[i].error}: {exc.strerror or exc}"
+    return Wiring(fds, order, relays, feeds)
+
+
+def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: list[tuple[int, bytes]]) -> None:
+    """Open one member's own redirects; ``f.error`` names the step that raised, if any."""
+    if m.stdin is None:
+        f.stdin = devnull
+    elif isinstance(m.stdin, FileSource):
+        f.error = f"cannot open stdin file: {m.stdin.path}"
+        f.stdin = os.open(m.stdin.path, os.O_RDONLY | os.O_CLOEXEC)
+        f.owned.append(f.stdin)
+    elif isinstance(m.stdin, TextSource):
+        f.error = "cannot create stdin pipe"
+        f.stdin = _text_pipe(m.stdin.text, feeds)
+        f.owned.append(f.stdin)
+    if not read:  # stdout is ignored when other members read it
+        if isinstance(m.stdout, FileSink):
+            f.error = f"cannot open stdout file: {m.stdout.path}"
+            f.stdout = _open_sink(m.stdout)
+            f.owned.append(f.stdout)
+        else:
+            f.error = "cannot create output pipe"
+            f.stdout = _capture_pipe(f)
+    if m.stderr == MERGE_INTO_STDOUT:
+        f.stderr = f.stdout
+    elif not isinstance(m.stderr, FileSink):
+        f.error = "cannot create output pipe"
+        f.stderr = f.stdout if f.capture >= 0 else _capture_pipe(f)
+    elif m.stderr == m.stdout and not read:
+        f.stderr = f.stdout  # the same file twice: share one offset, like 2>&1
+    else:
+        f.error = f"cannot open stderr file: {m.stderr.path}"
+        f.stderr = _open_sink(m.stderr)
+        f.owned.append(f.stderr)
+    f.error = None
+
+
+def _capture_pipe(f: MemberFds) -> int:
+    """One pipe for stdout and stderr, like a terminal: their order is kept."""
+    r, w = make_pipe()
+    os.set_blocking(r, False)
+    f.capture = r
+    f.owned.append(w)
+    return w
+
+
+def _text_pipe(text: str, feeds: list[tuple[int, bytes]]) -> int:
+    """A pipe pre-filled with ``text``; what does not fit is fed later by the loop."""
+    data = text.encode("utf-8", "surrogateescape")
+    r, w = make_pipe(PIPE_SIZE if len(data) > 65536 else None)
+    os.set_blocking(w, False)
+    try:
+        done = os.write(w, data) if data else 0
+    except BlockingIOError:
+        done = 0
+    if done < len(data):
+        feeds.append((w, data[done:]))
+    else:
+        os.close(w)
+    return r
+
+
+class TextFeeder:
+    """Writes the rest of a stdin text whenever the pipe has room (``add_writer``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, data: bytes) -> None:
+        self._loop, self._fd, self._data = loop, fd, memoryview(data)
+        loop.add_writer(fd, self._write)
+
+    def _write(self) -> None:
+        try:
+            self._data = self._data[os.write(self._fd, self._data) :]
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the reader is gone; it did not want the rest
+            self._data = self._data[:0]
+        if not self._data:
+            self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_writer(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+    @property
+    def done(self) -> bool:
+        return self._fd < 0
+
+
+class FanoutRelay:
+    """A thread copying a producer's pipe to every consumer's pipe.
+
+    Non-blocking fds plus poll() on a stop pipe, so ``stop()`` always ends it. A
+    consumer that has gone (EPIPE) is dropped; with none left the source is closed
+    and the producer gets SIGPIPE. Memory: one PIPE_SIZE buffer.
+    """
+
+    def __init__(self, src: int, outs: list[int]) -> None:
+        self._src, self._outs = src, outs
+        self._stop_r, self._stop_w = os.pipe()
+        self._pollers: dict[tuple[int, int], select.poll] = {}
+        self._thread = threading.Thread(target=self._run, name="flowrun-fanout", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Wake the thread, wait for it; it closes every fd it holds."""
+        if self._stop_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._stop_w, b"x")
+            if self._thread.is_alive():
+                self._thread.join(timeout)
+            os.close(self._stop_w)
+            self._stop_w = -1
+
+    def _wait(self, fd: int, event: int) -> bool:
+        poller = self._pollers.get((fd, event))
+        if poller is None:
+            poller = self._pollers[fd, event] = select.poll()
+            poller.register(fd, event)
+            poller.register(self._stop_r, select.POLLIN)
+        return all(ready_fd != self._stop_r for ready_fd, _ in poller.poll())
+
+    def _run(self) -> None:
+        buf = bytearray(PIPE_SIZE)
+        src, outs = self._src, self._outs
+        try:
+            os.set_blocking(src, False)
+            for fd in outs:
+                os.set_blocking(fd, False)
+            while outs:
+                try:
+                    n = os.readv(src, [buf])
+                except BlockingIOError:
+                    if not self._wait(src, select.POLLIN):
+                        return
+                    continue
+                if n == 0:
+                    return
+                for fd in list(outs):
+                    if not self._send(fd, memoryview(buf)[:n]):
+                        outs.remove(fd)
+                        os.close(fd)
+        except OSError:
+            return
+        finally:
+            for fd in (src, *outs, self._stop_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _send(self, fd: int, data: memoryview) -> bool:
+        """Write all of ``data``; False when the consumer is gone or we must stop."""
+        while data:
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:
+                if not self._wait(fd, select.POLLOUT):
+                    raise OSError("stopped") from None
+            except BrokenPipeError:
+                return False
+        return True

@@ -1,0 +1,97 @@
+"""Text views of a plan for ``flowrun list``, ``flowrun graph`` and ``--dry-run`` (pure)."""
+
+from __future__ import annotations
+
+import json
+
+from flowrun.graph import Plan
+from flowrun.spec.model import Condition
+
+__all__ = ["dependency_text", "to_dot", "to_mermaid", "to_plan_text", "to_tree"]
+
+
+def dependency_text(plan: Plan, name: str) -> str:
+    deps = plan.dependencies(name)
+    parts = [d if c is Condition.SUCCESS else f"{d} ({c.value})" for d, c in deps.items()]
+    producer = plan.producer(name)
+    if producer:
+        parts.insert(0, f"stdin ← {producer}")
+    return ", ".join(parts)
+
+
+def to_tree(plan: Plan) -> str:
+    """Each final step with what it needs, indented; shared parts are shown once."""
+    g = plan.graph
+    sinks = [n for n in plan.order if g.out_degree(n) == 0]
+    lines: list[str] = []
+    shown: set[str] = set()
+    position = {n: i for i, n in enumerate(plan.order)}
+
+    def walk(node: str, prefix: str, last: bool, edge: str, depth: int) -> None:
+        branch = "" if depth == 0 else ("└── " if last else "├── ")
+        seen = node in shown and g.in_degree(node) > 0
+        lines.append(f"{prefix}{branch}{node}{edge}{' (see above)' if seen else ''}")
+        if seen:
+            return
+        shown.add(node)
+        ups = [(u, d) for u, _, d in g.in_edges(node, data=True)]
+        ups.sort(key=lambda item: position[item[0]])
+        child_prefix = prefix + ("" if depth == 0 else ("    " if last else "│   "))
+        for i, (u, d) in enumerate(ups):
+            label = " (stdin)" if d["kind"] == "pipe" else (
+                "" if d["condition"] is Condition.SUCCESS else f" ({d['condition'].value})")
+            walk(u, child_prefix, i == len(ups) - 1, label, depth + 1)
+
+    for sink in sinks:
+        walk(sink, "", True, "", 0)
+    return "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text)
+
+
+def to_dot(plan: Plan) -> str:
+    out = ["digraph flowrun {", "  rankdir=LR;", "  node [shape=box];"]
+    for n in plan.order:
+        out.append(f"  {_quote(n)};")
+    for u, v, d in plan.graph.edges(data=True):
+        if d["kind"] == "pipe":
+            out.append(f'  {_quote(u)} -> {_quote(v)} [style=bold, label="stdin"];')
+        elif d["condition"] is Condition.SUCCESS:
+            out.append(f"  {_quote(u)} -> {_quote(v)};")
+        else:
+            out.append(f'  {_quote(u)} -> {_quote(v)} [style=dashed, label="{d["condition"].value}"];')
+    out.append("}")
+    return "\n".join(out)
+
+
+def to_mermaid(plan: Plan) -> str:
+    ids = {n: f"s{i}" for i, n in enumerate(plan.order)}
+    out = ["flowchart LR"]
+    for n in plan.order:
+        label = n.replace('"', "#quot;")
+        out.append(f'  {ids[n]}["{label}"]')
+    for u, v, d in plan.graph.edges(data=True):
+        if d["kind"] == "pipe":
+            out.append(f"  {ids[u]} ==>|stdin| {ids[v]}")
+        elif d["condition"] is Condition.SUCCESS:
+            out.append(f"  {ids[u]} --> {ids[v]}")
+        else:
+            out.append(f"  {ids[u]} -.->|{d['condition'].value}| {ids[v]}")
+    return "\n".join(out)
+
+
+def to_plan_text(plan: Plan, jobs: int) -> str:
+    """What ``up --dry-run`` would start, unit by unit, in plan order."""
+    lines = [f"plan: {len(plan.order)} steps in {len(plan.pipelines)} units, up to {jobs} at once"]
+    for i, unit in enumerate(plan.pipelines, start=1):
+        label = " | ".join(unit)
+        needs = sorted({d for m in unit for d in plan.dependencies(m)} - set(unit))
+        lines.append(f"{i:>4}. {label}" + (f"   (after {', '.join(needs)})" if needs else ""))
+        for m in unit:
+            step = plan.instances[m].step
+            command = step.run if step.run is not None else " ".join(step.cmd or [])
+            first = command.strip().splitlines()[0] if command.strip() else ""
+            lines.append(f"        {m}: {first}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Rendering runs: console output, per-step logs, summaries and report files."""

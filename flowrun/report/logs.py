@@ -1,0 +1,84 @@
+"""Per-step log files under ``.flowrun/runs/<run-id>/`` (folder 0700, files 0600).
+
+Output is appended as it arrives, so memory does not grow with output size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+
+from flowrun.events import OutputChunk, RunFinished, StepFinished, StepStarted
+from flowrun.report.base import Event
+
+__all__ = ["LogWriter", "log_file_name", "new_run_id", "runs_dir"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,=-]")
+
+
+def log_file_name(step: str) -> str:
+    """A file name for a step's log that cannot escape the run folder or collide."""
+    safe = _UNSAFE.sub("_", step)
+    if safe != step or safe in (".", "..") or safe.startswith("."):
+        digest = hashlib.sha256(step.encode()).hexdigest()[:8]
+        safe = f"{safe.lstrip('.') or '_'}-{digest}"
+    return safe + ".log"
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261125T122843-3f9a1c``."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def runs_dir(base_dir: str) -> str:
+    return os.path.join(base_dir, ".flowrun", "runs")
+
+
+def _private_dir(path: str) -> None:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+class LogWriter:
+    """Writes each step's raw output bytes to its own log file, as they arrive."""
+
+    def __init__(self, base_dir: str, run_id: str) -> None:
+        root = os.path.join(base_dir, ".flowrun")
+        _private_dir(root)
+        _private_dir(runs_dir(base_dir))
+        self.dir = os.path.join(runs_dir(base_dir), run_id)
+        _private_dir(self.dir)
+        self._fds: dict[str, int] = {}
+
+    def path(self, step: str) -> str:
+        return os.path.join(self.dir, log_file_name(step))
+
+    def _fd(self, step: str) -> int:
+        fd = self._fds.get(step)
+        if fd is None:
+            fd = os.open(self.path(step), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._fds[step] = fd
+        return fd
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, OutputChunk):
+            data = memoryview(event.data)
+            fd = self._fd(event.step)
+            while data:
+                data = data[os.write(fd, data):]
+        elif isinstance(event, StepStarted):
+            self._fd(event.step)
+        elif isinstance(event, StepFinished):
+            fd = self._fds.pop(event.step, None)
+            if fd is not None:
+                os.close(fd)
+        elif isinstance(event, RunFinished):
+            self.close()
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

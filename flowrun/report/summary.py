@@ -1,0 +1,106 @@
+"""The end-of-run summary: a table of steps and the log tails of failed steps."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import TextIO
+
+from flowrun.durations import format_duration
+from flowrun.events import RunFinished, RunStarted, StepFinished, StepStatus
+from flowrun.report.base import Event
+
+__all__ = ["Summary", "log_tail"]
+
+TAIL_LINES = 20
+_FAILED = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED)
+
+
+def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log, read from its end (logs can be huge)."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 64 * 1024))
+        data = handle.read()
+    text = data.decode(errors="replace").splitlines()
+    return list(deque(text, maxlen=lines))
+
+
+class Summary:
+    """Collects step ends; prints the table when the run finishes."""
+
+    def __init__(self, stream: TextIO, *, rich_table: bool = False, log_path: object = None,
+                 quiet: bool = False) -> None:
+        self.stream, self.rich_table, self.log_path, self.quiet = stream, rich_table, log_path, quiet
+        self.rows: dict[str, StepFinished] = {}
+        self.order: tuple[str, ...] = ()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StepFinished) and not event.will_retry:
+            self.rows[event.step] = event
+        elif isinstance(event, RunStarted):
+            self.order = event.steps
+        elif isinstance(event, RunFinished):
+            try:
+                self.render(event)
+            except (BrokenPipeError, OSError):
+                pass
+
+    def _table_rows(self) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for name in self.order:
+            ev = self.rows.get(name)
+            if ev is None:
+                continue
+            took = format_duration(ev.ended - ev.started) if ev.started and ev.ended else "-"
+            status = ev.status.value + (" (allowed)" if ev.allowed_failure else "")
+            code = "" if ev.exit_code is None else str(ev.exit_code)
+            rows.append((name, status, took, code, str(ev.attempt) if ev.attempt else "-"))
+        return rows
+
+    def render(self, finished: RunFinished) -> None:
+        rows = self._table_rows()
+        out = self.stream
+        if self.rich_table:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title="flowrun summary", title_justify="left")
+            for col in ("step", "status", "duration", "exit", "attempts"):
+                table.add_column(col, justify="right" if col in ("duration", "exit", "attempts") else "left")
+            colours = {"success": "green", "failed": "red", "timed_out": "red", "cancelled": "yellow",
+                       "skipped": "dim", "cached": "cyan"}
+            for row in rows:
+                colour = colours.get(row[1].split()[0], "")
+                table.add_row(row[0], f"[{colour}]{row[1]}[/]" if colour else row[1], *row[2:])
+            Console(file=out).print(table)
+        elif not self.quiet or any(r[1].split()[0] in ("failed", "timed_out", "cancelled") for r in rows):
+            widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+                      for i, h in enumerate(("step", "status", "duration", "exit", "attempts"))]
+            header = ("step", "status", "duration", "exit", "attempts")
+            out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
+            for r in rows:
+                out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        for name in self.order:
+            ev = self.rows.get(name)
+            if ev is None or ev.status not in _FAILED or ev.allowed_failure:
+                continue
+            path = self.log_path(name) if callable(self.log_path) else None
+            tail = log_tail(path)
+            out.write(f"\n--- {name}: {ev.status.value}" + (f" ({ev.reason})" if ev.reason else "") + "\n")
+            if tail:
+                out.write(f"    last {len(tail)} lines of {path}:\n")
+                for line in tail:
+                    out.write(f"    {line}\n")
+        counts: dict[str, int] = {}
+        for ev in self.rows.values():
+            counts[ev.status.value] = counts.get(ev.status.value, 0) + 1
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        verdict = "ok" if finished.exit_code == 0 else f"exit {finished.exit_code}"
+        if finished.interrupted_by:
+            verdict += f", interrupted by {finished.interrupted_by}"
+        out.write(f"\nflowrun: {parts} — {verdict}\n")
+        out.flush()

@@ -1,0 +1,378 @@
+"""Pydantic v2 models of the workflow file. ``extra="forbid"`` everywhere.
+
+Scalars arrive from ``flowrun.load`` as YAML 1.2 resolved them; values that end
+up in a process environment keep the spelling of the file (``1.10``, ``true``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from enum import Enum
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from flowrun.durations import DURATION_PATTERN, parse_duration
+from flowrun.errors import Position
+
+__all__ = [
+    "STEP_NAME_PATTERN",
+    "Condition",
+    "Defaults",
+    "FileInput",
+    "FileOutput",
+    "Locator",
+    "Retry",
+    "Step",
+    "TextInput",
+    "Workflow",
+    "scalar_text",
+]
+
+STEP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ENV_NAME_PATTERN = r"^[^=\x00]+$"
+
+
+def scalar_text(value: object) -> str:
+    """A scalar as the file spelled it: ``true``, ``1.10``, ``3``; text as is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    spelled = getattr(value, "text", None)
+    if isinstance(spelled, str):
+        return spelled
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValueError("expected a string, number or boolean")
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+def _signal(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a signal name such as SIGTERM")
+    if isinstance(value, int):
+        if value in {s.value for s in signal.Signals}:
+            return int(value)
+        raise ValueError(f"unknown signal number {value}")
+    if isinstance(value, str):
+        name = value.strip().upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        try:
+            return int(signal.Signals[name])
+        except KeyError:
+            raise ValueError(f"unknown signal {value!r} (use a name such as SIGTERM, SIGINT)") from None
+    raise ValueError("expected a signal name such as SIGTERM")
+
+
+def _plain_text(value: object) -> object:
+    """Commands and names are text; a number written there is taken as spelled."""
+    if isinstance(value, int | float):  # bool included: `run: true` runs `true`
+        return scalar_text(value)
+    return value
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": DURATION_PATTERN},
+        {"type": "number", "minimum": 0},
+    ],
+    "description": "500ms, 30s, 5m, 1h, 1h30m, or a number of seconds",
+}
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+SignalNumber = Annotated[
+    int,
+    BeforeValidator(_signal),
+    WithJsonSchema({"type": ["string", "integer"], "description": "SIGTERM, SIGINT, ... or a number"}),
+]
+EnvValue = Annotated[
+    str,
+    BeforeValidator(scalar_text),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
+Text = Annotated[str, BeforeValidator(_plain_text)]
+StepName = Annotated[str, StringConstraints(pattern=STEP_NAME_PATTERN, max_length=100)]
+#: YAML 1.2: only true/false are booleans; pydantic's lax mode would take "yes"
+Bool = Annotated[bool, Strict()]
+EnvMap = dict[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)], EnvValue]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Condition(str, Enum):
+    """When a dependency is satisfied."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    COMPLETED = "completed"
+
+
+class FileInput(_Model):
+    """``stdin: {file: PATH}``."""
+
+    file: Text
+
+
+class TextInput(_Model):
+    """``stdin: {text: "literal"}``."""
+
+    text: Text
+
+
+class FileOutput(_Model):
+    """``stdout: {file: PATH, append: false}``."""
+
+    file: Text
+    append: Bool = False
+
+
+class Retry(_Model):
+    """``attempts`` counts all tries; ``delay`` doubles by ``backoff`` after each."""
+
+    attempts: int = Field(1, ge=1, le=1000)
+    delay: Duration = 0.0
+    backoff: float = Field(1.0, ge=1.0, le=100.0)
+
+
+def _retry(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("retry must be 0 or more extra attempts")
+        return {"attempts": value + 1}
+    return value
+
+
+RetrySpec = Annotated[
+    Retry,
+    BeforeValidator(_retry),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "description": "extra attempts"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "attempts": {"type": "integer", "minimum": 1},
+                        "delay": _DURATION_SCHEMA,
+                        "backoff": {"type": "number", "minimum": 1},
+                    },
+                },
+            ]
+        }
+    ),
+]
+
+
+class _StepFields(_Model):
+    """Fields a step and ``defaults:`` share."""
+
+    shell: Literal["bash", "sh"] | None = None
+    workdir: Text | None = None
+    env: EnvMap = Field(default_factory=dict)
+    timeout: Duration | None = None
+    kill_signal: SignalNumber | None = None
+    kill_grace: Duration | None = None
+    retry: RetrySpec | None = None
+    continue_on_error: Bool | None = None
+
+
+class Defaults(_StepFields):
+    """``defaults:`` applied where a step does not set the field (env is merged under)."""
+
+
+def _depends_on(value: object) -> object:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        out: dict[str, str] = {}
+        for i, name in enumerate(value):
+            if isinstance(name, int | float) and not isinstance(name, bool):
+                name = scalar_text(name)  # a step named `1`
+            if not isinstance(name, str):
+                raise ValueError(f"entry {i + 1} of depends_on must be a step name")
+            if name in out:
+                raise ValueError(f"{name!r} is listed twice in depends_on")
+            out[name] = "success"
+        return out
+    return value
+
+
+def _stdin(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return scalar_text(value)
+    if isinstance(value, dict) and len(value) == 1:
+        if "file" in value:
+            return FileInput.model_validate(value)
+        if "text" in value:
+            return TextInput.model_validate(value)
+    if isinstance(value, dict):
+        raise ValueError("stdin takes a step name, {file: PATH} or {text: TEXT}")
+    return value
+
+
+def _stderr(value: object) -> object:
+    if isinstance(value, str) and value != "stdout":
+        raise ValueError("stderr takes 'stdout' or {file: PATH}")
+    return value
+
+
+def _argv(value: object) -> object:
+    if isinstance(value, str):
+        raise ValueError(f"cmd takes an argv list such as {value.split()!r}; use run: for a shell command line")
+    return value
+
+
+def _lock(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+MatrixValue = Annotated[str, BeforeValidator(scalar_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+
+
+class Step(_StepFields):
+    """One step of a workflow (SPEC §1 'Step fields')."""
+
+    run: Text | None = None
+    cmd: Annotated[list[Text] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
+    description: Text | None = None
+    depends_on: Annotated[
+        dict[str, Condition],
+        BeforeValidator(_depends_on),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {
+                        "type": "object",
+                        "additionalProperties": {"enum": ["success", "failure", "completed"]},
+                    },
+                ]
+            }
+        ),
+    ] = Field(default_factory=dict)
+    stdin: Annotated[
+        str | FileInput | TextInput | None,
+        BeforeValidator(_stdin),
+    ] = None
+    stdout: FileOutput | None = None
+    stderr: Annotated[Literal["stdout"] | FileOutput | None, BeforeValidator(_stderr)] = None
+    if_: Text | None = Field(None, alias="if")
+    lock: Annotated[
+        list[Text],
+        BeforeValidator(_lock),
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+    ] = Field(default_factory=list)
+    matrix: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+                 Annotated[list[MatrixValue], Field(min_length=1)]] = Field(default_factory=dict)
+
+    #: "list" or "mapping": how depends_on was written (to point errors at it)
+    _depends_form: str = PrivateAttr(default="mapping")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_form(cls, data: Any, handler: Any) -> Step:
+        listed = isinstance(data, dict) and isinstance(data.get("depends_on"), list | str)
+        step = handler(data)
+        step._depends_form = "list" if listed else "mapping"
+        return step
+
+    @model_validator(mode="after")
+    def _one_command(self) -> Step:
+        if (self.run is None) == (self.cmd is None):
+            raise ValueError("a step needs exactly one of 'run' (a shell script) or 'cmd' (an argv list)")
+        return self
+
+    @field_validator("stdin")
+    @classmethod
+    def _stdin_name(cls, value: object) -> object:
+        if isinstance(value, str) and not value:
+            raise ValueError("stdin names a step")
+        return value
+
+    @property
+    def depends_form(self) -> str:
+        return self._depends_form
+
+
+class Workflow(_Model):
+    """A whole workflow file. ``source`` is attached by the loader."""
+
+    version: Literal[1] = 1
+    name: Text | None = None
+    jobs: int | None = Field(None, ge=1, le=10_000)
+    timeout: Duration | None = None
+    env: EnvMap = Field(default_factory=dict)
+    dotenv: Annotated[
+        list[Text],
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+    ] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    secrets: list[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]] = Field(default_factory=list)
+    steps: dict[StepName, Step] = Field(min_length=1)
+
+    # Attached by the loader: where the file is, its key positions, dotenv values.
+    _path: str = PrivateAttr(default="")
+    _source: Any = PrivateAttr(default=None)
+    _dotenv: dict[str, str] = PrivateAttr(default_factory=dict)
+    _plan: Any = PrivateAttr(default=None)
+
+    def attach(self, *, path: str, source: Locator | None, dotenv: dict[str, str]) -> None:
+        """Record where this workflow came from (called by ``flowrun.load``)."""
+        self._path, self._source, self._dotenv = path, source, dict(dotenv)
+
+    @property
+    def path(self) -> str:
+        """The workflow file ('' when built in memory)."""
+        return self._path
+
+    @property
+    def base_dir(self) -> str:
+        """Folder that relative paths in the file resolve against."""
+        return os.path.dirname(os.path.abspath(self._path)) if self._path else os.getcwd()
+
+    @property
+    def source(self) -> Locator:
+        """Key path → position in the file (a stand-in when built in memory)."""
+        return self._source if self._source is not None else _NoSource(self._path or "<memory>")
+
+    @property
+    def dotenv_values(self) -> dict[str, str]:
+        return dict(self._dotenv)
+
+
+class Locator(Protocol):
+    """What later layers need of the loader's SourceMap."""
+
+    def key(self, path: tuple[str | int, ...]) -> Position: ...
+
+    def value(self, path: tuple[str | int, ...]) -> Position: ...
+
+
+class _NoSource:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def key(self, path: tuple[str | int, ...]) -> Position:
+        return Position(self.file)
+
+    def value(self, path: tuple[str | int, ...]) -> Position:
+        return Position(self.file)
