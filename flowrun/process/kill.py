@@ -1,30 +1,37 @@
-"""Process-tree control: group signals, tagged survivors, subreaper, SIGCHLD reaping.
+"""A step's process tree from birth to reaping: spawn, signal, sweep, subreap, reap.
 
-Every step leads its own session, so ``killpg`` reaches its whole tree unless a
-descendant calls ``setsid``; those escapees still carry the step's environment
-tag and are found in ``/proc/*/environ``. flowrun makes itself a child subreaper,
-so orphans of a step are re-parented to it (not to init) and reaped here.
+Every step leads its own session (``posix_spawn`` with SETSID), so ``killpg``
+reaches its whole tree unless a descendant calls ``setsid``; those escapees still
+carry the step's environment tag and are found in ``/proc/*/environ``. flowrun
+makes itself a child subreaper, so orphans of a step are re-parented to it (not
+to init) and reaped here.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import ctypes
+import fcntl
+import itertools
 import os
 import signal
+import subprocess
 import weakref
 from collections.abc import Callable, Collection, Iterable
 from typing import ClassVar
 
 __all__ = [
     "ChildReaper",
+    "Spawner",
     "close_all",
     "group_exists",
     "set_child_subreaper",
     "signal_group",
     "sweep",
     "tag_entry",
+    "wait_exit",
 ]
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -35,6 +42,122 @@ def _prctl(option: int, arg: ctypes.c_ulong | ctypes._Pointer) -> int:  # type: 
     libc = ctypes.CDLL(None, use_errno=True)
     zero = ctypes.c_ulong(0)
     return int(libc.prctl(ctypes.c_int(option), arg, zero, zero, zero))
+
+
+_SPAWN_FLAGS = 0x04 | 0x08 | 0x80  # POSIX_SPAWN_SETSIGDEF | SETSIGMASK | SETSID
+_PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    """glibc with the posix_spawn extensions we need (chdir: 2.29, closefrom: 2.34)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name in ("posix_spawn_file_actions_addchdir_np", "posix_spawn_file_actions_addclosefrom_np"):
+            getattr(libc, name).argtypes = [ctypes.c_void_p, ctypes.c_char_p if "chdir" in name else ctypes.c_int]
+    except (OSError, AttributeError):
+        return None
+    ptr = ctypes.c_void_p
+    libc.posix_spawn_file_actions_adddup2.argtypes = [ptr, ctypes.c_int, ctypes.c_int]
+    libc.posix_spawn_file_actions_init.argtypes = [ptr]  # addresses, not 32-bit ints
+    libc.posix_spawn_file_actions_destroy.argtypes = [ptr]
+    for name in ("posix_spawn", "posix_spawnp"):
+        getattr(libc, name).argtypes = [ptr, ctypes.c_char_p, ptr, ptr, ptr, ptr]
+    return libc
+
+
+def _block(strings: list[bytes]) -> tuple[bytes, array.array[int]]:
+    """A NULL-terminated ``char *[]`` over one buffer: no ctypes object per string."""
+    blob = b"\0".join(strings) + b"\0"
+    base = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value or 0
+    ptrs = array.array(_PTR, [base + o for o in itertools.accumulate((len(x) + 1 for x in strings), initial=0)])
+    ptrs[-1] = 0
+    return blob, ptrs
+
+
+class Spawner:
+    """Starts a child in its own session with fds 0-2 set, every other fd closed.
+
+    glibc's ``posix_spawn`` (a CLONE_VFORK child, exec errors reported back) with
+    chdir and closefrom file actions; ``subprocess.Popen`` where that is missing.
+    Either way SIGPIPE and SIGXFSZ are back to default in the child.
+    """
+
+    def __init__(self, use_libc: bool = True) -> None:
+        self._libc = _load_libc() if use_libc else None
+        self._popens: dict[int, subprocess.Popen[bytes]] = {}
+        if self._libc is not None:
+            self._attr = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawnattr_t)
+            self._actions = ctypes.create_string_buffer(1024)
+            self._pid = ctypes.c_int()
+            sigdef, nomask = ctypes.create_string_buffer(128), ctypes.create_string_buffer(128)
+            self._libc.sigemptyset(nomask)
+            self._libc.sigemptyset(sigdef)
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; children must not
+                self._libc.sigaddset(sigdef, sig)
+            self._libc.posix_spawnattr_init(self._attr)
+            self._libc.posix_spawnattr_setsigdefault(self._attr, sigdef)
+            self._libc.posix_spawnattr_setsigmask(self._attr, nomask)
+            self._libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(_SPAWN_FLAGS))
+
+    def spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, int, int]) -> int:
+        """Return the child's pid; raise OSError (``filename`` is cwd when it is to blame)."""
+        low = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) if fd < 3 else -1 for fd in fds]  # dup2 must not clobber
+        try:
+            fds = tuple(d if d >= 0 else fd for d, fd in zip(low, fds, strict=True))  # type: ignore[assignment]
+            if self._libc is None:
+                p = subprocess.Popen(
+                    argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env,
+                    start_new_session=True, close_fds=True,
+                )  # fmt: skip
+                self._popens[p.pid] = p
+                return p.pid
+            return self._posix_spawn(argv, env, cwd, fds)
+        finally:
+            close_all(d for d in low if d >= 0)
+
+    def _posix_spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, ...]) -> int:
+        libc, actions = self._libc, ctypes.addressof(self._actions)
+        assert libc is not None
+        text = "\0".join([f"{k}={v}" for k, v in env.items()])
+        if text.count("\0") != max(len(env) - 1, 0) or any("\0" in a for a in argv):
+            raise ValueError("embedded null byte")
+        envp = _block(text.encode("utf-8", "surrogateescape").split(b"\0")) if env else _block([])
+        args = _block([os.fsencode(a) for a in argv])
+        path = os.fsencode(argv[0])
+        spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
+        if env.get("PATH") != os.environ.get("PATH") and "/" not in argv[0]:
+            path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
+        libc.posix_spawn_file_actions_init(actions)
+        try:
+            for target, fd in enumerate(fds):
+                libc.posix_spawn_file_actions_adddup2(actions, fd, target)
+            libc.posix_spawn_file_actions_addchdir_np(actions, os.fsencode(cwd))
+            libc.posix_spawn_file_actions_addclosefrom_np(actions, 3)
+            err = spawn(
+                ctypes.addressof(self._pid), path, actions, ctypes.addressof(self._attr),
+                args[1].buffer_info()[0], envp[1].buffer_info()[0],
+            )  # fmt: skip
+        finally:
+            libc.posix_spawn_file_actions_destroy(actions)
+        if err:
+            usable = os.path.isdir(cwd) and os.access(cwd, os.X_OK)
+            raise OSError(err, os.strerror(err), argv[0] if usable else cwd)
+        return self._pid.value
+
+    def reaped(self, pid: int, status: int) -> None:
+        """Tell the Popen fallback its child was reaped (no "still running" warning)."""
+        p = self._popens.pop(pid, None)
+        if p is not None:
+            p.returncode = os.waitstatus_to_exitcode(status)
+
+
+def _which(cmd: str, path: str, cwd: str) -> str:
+    """execvp's search through the *child's* PATH; relative entries are from its cwd."""
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(cwd, folder or ".", cmd)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    raise FileNotFoundError(2, "No such file or directory", cmd)
 
 
 def set_child_subreaper(enabled: bool) -> bool:
@@ -140,6 +263,29 @@ def sweep(groups: Collection[int], tags: Collection[bytes], sig: int = signal.SI
     return pidfds
 
 
+async def wait_exit(loop: asyncio.AbstractEventLoop, pidfds: list[int], timeout: float) -> None:
+    """Wait until every pidfd reports its process exited (or timeout), then close them."""
+    pending = set(pidfds)
+    done = loop.create_future()
+
+    def exited(fd: int) -> None:
+        loop.remove_reader(fd)
+        pending.discard(fd)
+        if not pending and not done.done():
+            done.set_result(None)
+
+    for fd in pidfds:
+        loop.add_reader(fd, exited, fd)
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        for fd in pending:
+            loop.remove_reader(fd)
+        close_all(pidfds)
+
+
 def close_all(fds: Iterable[int]) -> None:
     """Close fds, ignoring the ones already closed."""
     for fd in fds:
@@ -194,14 +340,22 @@ class ChildReaper:
         self._watchers[pid] = callback
 
     def reap(self) -> None:
-        """Collect every exited child now (the SIGCHLD handler)."""
+        """Collect every exited child now (the SIGCHLD handler), then dispatch.
+
+        Collecting first bounds the work: a callback that launches a step whose
+        child exits at once is seen on the next SIGCHLD, not in an endless loop
+        that would starve the event loop (and overflow its signal wake-up pipe).
+        """
+        statuses = []
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
+            statuses.append((pid, status))
+        for pid, status in statuses:
             callback = self._watchers.pop(pid, None)
             if callback is None:
                 continue  # an adopted orphan

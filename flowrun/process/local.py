@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
+from dataclasses import dataclass
 from functools import partial
 
 from flowrun.errors import ExecutorError
 from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineSink, PipelineSpec
 from flowrun.process.kill import (
     ChildReaper,
+    Spawner,
     close_all,
     group_exists,
     signal_group,
     sweep,
     tag_entry,
+    wait_exit,
 )
 from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
 
@@ -35,35 +37,22 @@ _DRAIN_READS = 16
 _READ_SIZE = 65536
 
 
+@dataclass(slots=True, eq=False)
 class _Member:
-    __slots__ = (
-        "cancelled",
-        "capture",
-        "ended",
-        "error",
-        "grace",
-        "group_gone",
-        "pid",
-        "pipeline",
-        "popen",
-        "spec",
-        "started",
-        "status",
-        "timed_out",
-        "timer",
-    )
-
-    def __init__(self, spec: LaunchSpec, pipeline: _Pipeline) -> None:
-        self.spec, self.pipeline = spec, pipeline
-        self.pid = 0
-        self.popen: subprocess.Popen[bytes] | None = None
-        self.started = self.ended = 0.0
-        self.status: int | None = None
-        self.error: str | None = None
-        self.timed_out = self.cancelled = self.group_gone = False
-        self.capture = -1
-        self.timer: asyncio.TimerHandle | None = None
-        self.grace: asyncio.TimerHandle | None = None
+    spec: LaunchSpec
+    pipeline: _Pipeline
+    pid: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    #: wait status once reaped; the exit code to report when ``error`` is set
+    status: int | None = None
+    error: str | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+    group_gone: bool = False
+    capture: int = -1
+    timer: asyncio.TimerHandle | None = None
+    grace: asyncio.TimerHandle | None = None
 
     @property
     def running(self) -> bool:
@@ -114,7 +103,8 @@ class LocalExecutor:
     code must not spawn and wait for its own children meanwhile.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, libc_spawn: bool = True) -> None:
+        self._spawner = Spawner(use_libc=libc_spawn)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: ChildReaper | None = None
         self._closed = False
@@ -172,28 +162,17 @@ class LocalExecutor:
             f.error = "empty command"
         if f.error is None:
             try:
-                # own session: killpg reaches the whole tree; vfork path, SIGPIPE default
-                m.popen = subprocess.Popen(
-                    spec.argv,
-                    stdin=f.stdin,
-                    stdout=f.stdout,
-                    stderr=f.stderr,
-                    cwd=spec.cwd,
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                m.pid = self._spawner.spawn(spec.argv, env, spec.cwd, (f.stdin, f.stdout, f.stderr))
             except (OSError, ValueError) as exc:
                 f.error, m.status = _spawn_error(spec, exc)
-        close_all(f.owned)
+        close_all(f.owned)  # only the children hold these now
         if f.error is not None:
-            m.error, m.status = f.error, m.status if m.status is not None else 1
+            m.error, m.status = f.error, 1 if m.status is None else m.status
             m.ended = time.time()
             if f.capture >= 0:
                 os.close(f.capture)
             return
-        assert m.popen is not None and self._loop is not None and self._reaper is not None
-        m.pid = m.popen.pid
+        assert self._loop is not None and self._reaper is not None
         self._reaper.watch(m.pid, partial(self._exited, m))
         if f.capture >= 0:
             m.capture = f.capture
@@ -205,9 +184,7 @@ class LocalExecutor:
     def _exited(self, m: _Member, status: int) -> None:
         m.ended = time.time()
         m.status = status
-        if m.popen is not None:
-            m.popen.returncode = os.waitstatus_to_exitcode(status)  # no "still running" warning
-            m.popen = None
+        self._spawner.reaped(m.pid, status)
         if m.timer is not None:
             m.timer.cancel()
             m.timer = None
@@ -305,7 +282,7 @@ class LocalExecutor:
             pidfds = sweep(groups, self._tags)
             if not pidfds:
                 break
-            await _wait_exit(self._loop, pidfds, timeout=5.0)
+            await wait_exit(self._loop, pidfds, timeout=5.0)
             self._reaper.reap()
         self._reaper.reap()
         for m in list(self._captures.values()):
@@ -318,29 +295,6 @@ class LocalExecutor:
             relay.stop()
         self._reaper.release()
         os.close(self._devnull)
-
-
-async def _wait_exit(loop: asyncio.AbstractEventLoop, pidfds: list[int], timeout: float) -> None:
-    """Wait until every pidfd reports its process exited (or timeout); close them."""
-    pending = set(pidfds)
-    done = loop.create_future()
-
-    def exited(fd: int) -> None:
-        loop.remove_reader(fd)
-        pending.discard(fd)
-        if not pending and not done.done():
-            done.set_result(None)
-
-    for fd in pidfds:
-        loop.add_reader(fd, exited, fd)
-    try:
-        await asyncio.wait_for(done, timeout)
-    except TimeoutError:
-        pass
-    finally:
-        for fd in pending:
-            loop.remove_reader(fd)
-        close_all(pidfds)
 
 
 def _spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:

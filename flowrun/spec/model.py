@@ -106,6 +106,8 @@ EnvValue = Annotated[
     WithJsonSchema({"type": ["string", "number", "boolean"]}),
 ]
 Text = Annotated[str, BeforeValidator(_plain_text)]
+#: an argv item: `cmd: [seq, 1, 10]` is fine, numbers are taken as spelled
+ArgText = Annotated[str, BeforeValidator(_plain_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 StepName = Annotated[str, StringConstraints(pattern=STEP_NAME_PATTERN, max_length=100)]
 #: YAML 1.2: only true/false are booleans; pydantic's lax mode would take "yes"
 Bool = Annotated[bool, Strict()]
@@ -251,7 +253,7 @@ class Step(_StepFields):
     """One step of a workflow (SPEC §1 'Step fields')."""
 
     run: Text | None = None
-    cmd: Annotated[list[Text] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
+    cmd: Annotated[list[ArgText] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
     description: Text | None = None
     depends_on: Annotated[
         dict[str, Condition],

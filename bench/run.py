@@ -1,0 +1,855 @@
+#!/usr/bin/env python3
+"""flowrun's benchmark suite: every figure is a ratio against a floor measured in the same run.
+
+    python bench/run.py [--only NAME ...] [--runs N] [--quick] [--keep]
+
+Each case times flowrun and its floor (or the ideal the floor stands for) in
+interleaved rounds: one untimed warm-up round, then rounds A B C ... A B C with
+the order rotated every round, so a noisy machine hits every variant alike.
+A variant is timed as a whole process (``time.perf_counter()`` just before it is
+started, just after it exits), in its own session, stdin ``/dev/null``, stdout
+and stderr to a log file. Ratios are taken round by round and their median is
+reported with the min–max of the medians' inputs. See bench/README.md.
+
+The floors for the step-cost cases come from the peers harness,
+``../shared/bench/floors.py`` relative to the repository root (the same floors
+and the same workload files the peer tools were timed on). Without that folder
+those cases are skipped with a message; the others still run.
+
+Standard library and flowrun only. Run it with the interpreter flowrun is
+installed in (the venv's ``python``): that interpreter also runs the floors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import random
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "bench"  # ../shared/bench beside the project root
+PY = sys.executable  # not resolved: a venv's python is a symlink out of the venv
+TOKEN_VAR = "FLOWRUN_BENCH_TOKEN"  # every process a run starts inherits it
+MARKER = ["sleep", "1000.123"]  # the timeout case's survivors look like this
+GIB = 1024**3
+MB = 1024 * 1024
+IMPORT_FLOOR = "import yaml, pydantic, networkx, rich"
+
+LOAD_CODE = """
+import sys, time
+import flowrun
+from flowrun.graph import plan_for
+t0 = time.perf_counter()
+w = flowrun.load(sys.argv[1])
+plan_for(w)
+print(f"seconds={time.perf_counter() - t0!r} steps={len(w.steps)}")
+"""
+
+PARSE_CODE = """
+import sys, time
+import networkx as nx
+import yaml
+t0 = time.perf_counter()
+with open(sys.argv[1], "rb") as f:
+    doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+g = nx.DiGraph()
+for name, s in doc["steps"].items():
+    g.add_node(name)
+    g.add_edges_from((d, name) for d in s.get("depends_on", []))
+order = list(nx.topological_sort(g))
+print(f"seconds={time.perf_counter() - t0!r} steps={len(order)}")
+"""
+
+
+# --------------------------------------------------------------------- model
+@dataclass
+class Run:
+    """One timed process."""
+
+    wall: float
+    rc: int
+    maxrss_mb: float  # os.wait4: the process, or its largest waited-for descendant
+    log: str  # the tail of its stdout+stderr
+    error: str | None = None
+    values: dict[str, float] = field(default_factory=dict)  # parsed from its output, survivors...
+    noise: int = 0  # "Exception ignored" / "Traceback" lines in its output
+
+
+@dataclass
+class Variant:
+    """A command timed in every round."""
+
+    argv: list[str]
+    cwd: Path
+    expect_rc: int = 0
+    check: Callable[[Run], str | None] | None = None  # after the run, before clean-up: an error or None
+    workdir: Path | None = None  # a workflow folder: its .flowrun/ is removed after each run
+    marker: list[str] | None = None  # argv of processes that must not outlive the run
+    bound: float = 300.0  # killed after this many seconds
+
+
+Round = dict[str, Run]
+
+
+@dataclass
+class Row:
+    case: str
+    flowrun: str = ""
+    floor: str = ""
+    ratio: str = ""
+    target: str = ""
+    result: str = "FAIL"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    runs: int
+    quick: bool
+    budget: float
+    env: dict[str, str]
+    token: str
+    flowrun: list[str]
+    wl: ModuleType | None  # ../shared/bench/workloads.py
+    floors: Path | None  # ../shared/bench/floors.py
+
+
+@dataclass
+class Plan:
+    """What a case times and how its rounds become a row."""
+
+    variants: dict[str, Variant]
+    summarize: Callable[[list[Round]], Row]
+    warmup: bool = True
+    max_runs: int | None = None
+
+
+# ----------------------------------------------------------------- processes
+def exited_within(pid: int, bound: float) -> bool:
+    """Block until the child exits (True) or bound seconds pass (False), without reaping it."""
+    fd = os.pidfd_open(pid)
+    try:
+        return bool(select.select([fd], [], [], bound)[0])
+    finally:
+        os.close(fd)
+
+
+def token_pids(token: str) -> list[tuple[int, list[str]]]:
+    """Live processes (pid, argv) whose environment carries this run's token."""
+    needle = f"{TOKEN_VAR}={token}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if argv:  # a zombie has no cmdline: it is dead already
+            found.append((int(entry.name), argv))
+    return found
+
+
+def kill_pids(pids: Iterable[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def read_tail(path: Path, limit: int = 8 * MB) -> tuple[str, int]:
+    """The last 2000 characters of a log and how many Python error lines it holds."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - limit))
+        text = f.read().decode(errors="replace")
+    noise = text.count("Exception ignored") + text.count("Traceback (most recent call last)")
+    return text[-2000:], noise
+
+
+def run_one(v: Variant, ctx: Ctx) -> Run:
+    """Time one process; count and kill what it left behind; remove its logs."""
+    logf = ctx.tmp / "last.log"
+    with open(logf, "wb") as log:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            v.argv,
+            cwd=v.cwd,
+            env=ctx.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        hung = not exited_within(p.pid, v.bound)
+        wall = time.perf_counter() - t0
+        if hung:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    tail, noise = read_tail(logf)
+    r = Run(wall, p.returncode, usage.ru_maxrss / 1024, tail, noise=noise)
+    if v.marker:
+        r.values.update(survivors(v.marker, ctx.token))
+    left = token_pids(ctx.token)
+    if left:
+        r.values["leftovers"] = len(left)
+        kill_pids(pid for pid, _ in left)
+    if hung:
+        r.error = f"still running after {v.bound:g} s: killed"
+    elif r.rc != v.expect_rc:
+        r.error = f"exit {r.rc} (expected {v.expect_rc}): {last_lines(tail)}"
+    elif v.check:
+        r.error = v.check(r)
+    if v.workdir:
+        shutil.rmtree(v.workdir / ".flowrun", ignore_errors=True)
+    return r
+
+
+def survivors(marker: list[str], token: str) -> dict[str, float]:
+    """Marker processes alive right at exit, and those still alive 0.5 s later."""
+    at_exit = sum(1 for _, a in token_pids(token) if a == marker)
+    later = at_exit
+    if at_exit:
+        time.sleep(0.5)
+        later = sum(1 for _, a in token_pids(token) if a == marker)
+    return {"survivors_at_exit": at_exit, "survivors": later}
+
+
+def last_lines(text: str, n: int = 3) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " / ".join(lines[-n:])[-300:]
+
+
+def parse_values(text: str) -> dict[str, float]:
+    """key=value words of a child's last output line."""
+    lines = text.strip().splitlines()
+    out = {}
+    for word in lines[-1].split() if lines else []:
+        key, _, val = word.partition("=")
+        try:
+            out[key] = float(val)
+        except ValueError:
+            continue
+    return out
+
+
+# -------------------------------------------------------------------- rounds
+def measure(plan: Plan, ctx: Ctx, notes: list[str]) -> tuple[list[Round], str | None]:
+    """Warm-up, then interleaved rounds with the order rotated; stops at the first failure."""
+    labels = list(plan.variants)
+    runs = min(ctx.runs, plan.max_runs or ctx.runs)
+    if plan.warmup:
+        t0 = time.perf_counter()
+        for lb in labels:
+            r = run_one(plan.variants[lb], ctx)
+            if r.error:
+                return [], f"{lb} (warm-up): {r.error}"
+        spent = time.perf_counter() - t0
+        if spent * runs > ctx.budget and runs > 3:
+            runs = max(3, int(ctx.budget / spent))
+            notes.append(f"{runs} runs (a round takes {spent:.1f} s, budget {ctx.budget:g} s)")
+    rounds: list[Round] = []
+    for i in range(runs):
+        k = i % len(labels)
+        rnd = {lb: run_one(plan.variants[lb], ctx) for lb in labels[k:] + labels[:k]}
+        bad = [f"{lb}: {r.error}" for lb, r in rnd.items() if r.error]
+        if bad:
+            return rounds, bad[0]
+        rounds.append(rnd)
+    return rounds, None
+
+
+# ------------------------------------------------------------------- figures
+def fmt_s(x: float) -> str:
+    return f"{x:.2f} s" if x >= 1 else f"{x * 1000:.0f} ms"
+
+
+def fmt_ms(x: float) -> str:
+    return f"{x:.2f} ms"
+
+
+def fmt_x(x: float) -> str:
+    return f"{x:.2f}x"
+
+
+def fmt_gbs(x: float) -> str:
+    return f"{x:.2f} GB/s"
+
+
+def fmt_mb(x: float) -> str:
+    return f"{x:.0f} MB"
+
+
+def stat(xs: list[float], fmt: Callable[[float], str]) -> str:
+    """median (min–max)."""
+    if not xs:
+        return "n/a"
+    med = fmt(statistics.median(xs))
+    return med if len(xs) == 1 else f"{med} ({fmt(min(xs))}–{fmt(max(xs))})"
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def ratios(num: list[float], den: list[float]) -> list[float]:
+    return [a / b for a, b in zip(num, den, strict=True) if b > 0]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def noise_note(rounds: list[Round], label: str = "flowrun") -> list[str]:
+    counts = [r[label].noise for r in rounds if label in r]
+    if counts and max(counts) > 0:
+        return [
+            f"{label} printed Python error text ('Exception ignored'/'Traceback'): "
+            f"{stat([float(c) for c in counts], lambda x: f'{x:.0f}')} occurrences per run"
+        ]
+    return []
+
+
+# ------------------------------------------------------------------ workflows
+def yaml_list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(f'"{x}"' for x in items) + "]"
+
+
+def write_flowrun(path: Path, steps: dict[str, dict[str, str]], jobs: int) -> Path:
+    """A flowrun.yaml; each step's fields are given already written as YAML flow values."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["version: 1", f"jobs: {jobs}", "steps:"]
+    for name, fields in steps.items():
+        lines.append(f"  {name}: {{" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def random_dag(n: int, seed: int, parents: int = 4, window: int = 64) -> dict[str, dict[str, str]]:
+    """Step i runs `true` and depends on min(i, parents) distinct steps among the `window` before it."""
+    rng = random.Random(seed)
+    width = len(str(n - 1))
+    names = [f"s{i:0{width}d}" for i in range(n)]
+    steps: dict[str, dict[str, str]] = {}
+    for i, name in enumerate(names):
+        lo = max(0, i - window)
+        deps = sorted(rng.sample(range(lo, i), min(parents, i - lo)))
+        steps[name] = {"cmd": '["true"]'}
+        if deps:
+            steps[name]["depends_on"] = "[" + ", ".join(names[d] for d in deps) + "]"
+    return steps
+
+
+def up(
+    ctx: Ctx,
+    wf: Path,
+    jobs: int,
+    expect_rc: int = 0,
+    check: Callable[[Run], str | None] | None = None,
+    marker: list[str] | None = None,
+    bound: float = 300.0,
+) -> Variant:
+    """`flowrun up` on a workflow file; its .flowrun/ is removed after each run."""
+    argv = [*ctx.flowrun, "up", "-f", str(wf), "-j", str(jobs), "--output", "plain", "-q"]
+    return Variant(argv, wf.parent, expect_rc, check, workdir=wf.parent, marker=marker, bound=bound)
+
+
+def one_step(ctx: Ctx, jobs: int) -> Path:
+    """flowrun's start-up: one step running `true`."""
+    return write_flowrun(ctx.tmp / f"one-j{jobs}" / "flowrun.yaml", {"s0": {"cmd": '["true"]'}}, jobs)
+
+
+def count_check(path: Path, want: int) -> Callable[[Run], str | None]:
+    def check(r: Run) -> str | None:
+        try:
+            got = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return f"no count in {path.name}: {last_lines(r.log)}"
+        finally:
+            path.unlink(missing_ok=True)
+        return None if got == want else f"{path.name} counted {got} bytes, expected {want}"
+
+    return check
+
+
+def printed_count_check(want: int) -> Callable[[Run], str | None]:
+    def check(r: Run) -> str | None:
+        nums = [int(t) for t in r.log.split() if t.isdigit()]
+        got = nums[-1] if nums else None
+        return None if got == want else f"counted {got} bytes, expected {want}"
+
+    return check
+
+
+def values_check(steps: int) -> Callable[[Run], str | None]:
+    def check(r: Run) -> str | None:
+        r.values.update(parse_values(r.log))
+        if "seconds" not in r.values:
+            return f"no timing printed: {last_lines(r.log)}"
+        if r.values.get("steps") != steps:
+            return f"loaded {r.values.get('steps')} steps, expected {steps}"
+        return None
+
+    return check
+
+
+# --------------------------------------------------------------------- cases
+def case_load(ctx: Ctx) -> Plan:
+    n = 2000 if ctx.quick else 10_000
+    wf = write_flowrun(ctx.tmp / "load" / "flowrun.yaml", random_dag(n, seed=10_000), jobs=2)
+    variants = {
+        "flowrun": Variant([PY, "-c", LOAD_CODE, str(wf)], wf.parent, check=values_check(n)),
+        "floor": Variant([PY, "-c", PARSE_CODE, str(wf)], wf.parent, check=values_check(n)),
+    }
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].values["seconds"] for r in rounds]
+        fl = [r["floor"].values["seconds"] for r in rounds]
+        walls = [r["flowrun"].wall for r in rounds]
+        return Row(
+            "load-10k" + (f" [{n}]" if ctx.quick else ""),
+            stat(fr, fmt_s),
+            stat(fl, fmt_s),
+            stat(ratios(fr, fl), fmt_x),
+            "< 2 s",
+            verdict(med(fr) < 2.0),
+            [
+                f"in-process flowrun.load + plan_for, imports excluded; whole child process {stat(walls, fmt_s)}",
+                "floor: yaml.load (CSafeLoader) + networkx DiGraph + topological sort, same file",
+            ],
+        )
+
+    return Plan(variants, summarize)
+
+
+def case_validate(ctx: Ctx) -> Plan:
+    steps: dict[str, dict[str, str]] = {}
+    for i in range(10):
+        steps[f"step{i}"] = {"cmd": '["true"]'}
+        if i:
+            steps[f"step{i}"]["depends_on"] = f"[step{i - 1}]"
+    wf = write_flowrun(ctx.tmp / "validate" / "flowrun.yaml", steps, jobs=2)
+    variants = {
+        "flowrun": Variant([*ctx.flowrun, "validate", "-f", str(wf)], wf.parent, workdir=wf.parent),
+        "floor": Variant([PY, "-c", IMPORT_FLOOR], wf.parent),
+    }
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].wall for r in rounds]
+        fl = [r["floor"].wall for r in rounds]
+        rs = ratios(fr, fl)
+        return Row(
+            "validate-10",
+            stat(fr, fmt_s),
+            stat(fl, fmt_s),
+            stat(rs, fmt_x),
+            "≤ 1.5x",
+            verdict(med(rs) <= 1.5),
+            [f"floor: python -c '{IMPORT_FLOOR}' (whole process)"],
+        )
+
+    return Plan(variants, summarize)
+
+
+def step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> Callable[[Ctx], Plan]:
+    """wide/chain/dag: per step cost with each tool's one-step start-up taken off, against floors.py."""
+
+    def build(ctx: Ctx) -> Plan:
+        wl, floors = ctx.wl, ctx.floors
+        assert wl is not None and floors is not None
+        w = make(wl)
+        if ctx.quick:
+            w = rebuild(wl, w, quick_n)
+        n, jobs = len(w.steps), w.jobs  # type: ignore[attr-defined]
+        d, d1 = ctx.tmp / name, ctx.tmp / f"{name}-1"
+        wl.write_canonical(w, d)
+        wl.write_canonical(wl.wide(n=1, jobs=jobs), d1)
+
+        def floor(folder: Path) -> Variant:
+            return Variant([PY, str(floors), "dag", "--spawn", "posix_spawn", str(folder)], folder)
+
+        variants = {
+            "flowrun": up(ctx, d / "flowrun.yaml", jobs),
+            "flowrun-1": up(ctx, d1 / "flowrun.yaml", jobs),
+            "floor": floor(d),
+            "floor-1": floor(d1),
+        }
+
+        def summarize(rounds: list[Round]) -> Row:
+            def per_step(a: str, b: str) -> list[float]:
+                return [(r[a].wall - r[b].wall) / n * 1000 for r in rounds]
+
+            fr, fl = per_step("flowrun", "flowrun-1"), per_step("floor", "floor-1")
+            rs = ratios(fr, fl)
+            walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
+            return Row(
+                name + (f" [{n}]" if ctx.quick else ""),
+                stat(fr, fmt_ms),
+                stat(fl, fmt_ms),
+                stat(rs, fmt_x),
+                "≤ 1.5x per step",
+                verdict(med(rs) <= 1.5),
+                [
+                    f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; floor: floors.py dag "
+                    "--spawn posix_spawn",
+                    f"walls: flowrun {walls['flowrun']}, 1 step {walls['flowrun-1']}; "
+                    f"floor {walls['floor']}, 1 step {walls['floor-1']}",
+                    *noise_note(rounds),
+                ],
+            )
+
+        return Plan(variants, summarize)
+
+    return build
+
+
+def rebuild(wl: ModuleType, w: object, n: int) -> object:
+    """The same kind of workload, smaller (for --quick)."""
+    kind = w.kind  # type: ignore[attr-defined]
+    if kind == "wide":
+        return wl.wide(n=n, jobs=w.jobs)  # type: ignore[attr-defined]
+    if kind == "chain":
+        return wl.chain(n=n)
+    return wl.dag(n=n)
+
+
+def case_sleepers(ctx: Ctx) -> Plan:
+    steps = {f"s{i:02d}": {"cmd": '["sleep", "0.5"]'} for i in range(16)}
+    wf = write_flowrun(ctx.tmp / "sleepers" / "flowrun.yaml", steps, jobs=16)
+    variants = {"flowrun": up(ctx, wf, 16), "flowrun-1": up(ctx, one_step(ctx, 16), 16)}
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].wall for r in rounds]
+        ideal = [0.5 + r["flowrun-1"].wall for r in rounds]
+        excess = [a - b for a, b in zip(fr, ideal, strict=True)]
+        return Row(
+            "sleepers",
+            stat(fr, fmt_s),
+            stat(ideal, fmt_s),
+            stat(ratios(fr, ideal), fmt_x),
+            "≤ 0.5 s + start-up + 0.1 s",
+            verdict(med(excess) <= 0.1),
+            [
+                "16 x sleep 0.5 at -j 16; floor = 0.5 s + flowrun's 1-step wall in the same round; "
+                f"excess over it {stat(excess, fmt_s)}"
+            ],
+        )
+
+    return Plan(variants, summarize)
+
+
+def pipe_case(name: str, consumers: int, target: float) -> Callable[[Ctx], Plan]:
+    """head -c N /dev/zero into `consumers` x wc -c, against sh -c 'head | wc -c'."""
+
+    def build(ctx: Ctx) -> Plan:
+        nbytes = GIB // 2 if ctx.quick else 2 * GIB
+        steps = {"producer": {"cmd": yaml_list(["head", "-c", str(nbytes), "/dev/zero"])}}
+        names = ["consumer"] if consumers == 1 else [f"consumer{i}" for i in range(1, consumers + 1)]
+        for c in names:
+            steps[c] = {"cmd": '["wc", "-c"]', "stdin": "producer", "stdout": f"{{file: {c}.txt}}"}
+        wf = write_flowrun(ctx.tmp / name / "flowrun.yaml", steps, jobs=max(2, consumers + 1))
+        checks = [count_check(wf.parent / f"{c}.txt", nbytes) for c in names]
+
+        def check_all(r: Run) -> str | None:
+            errors = [e for e in (c(r) for c in checks) if e]
+            return errors[0] if errors else None
+
+        sh = f"head -c {nbytes} /dev/zero | wc -c"
+        variants = {
+            "flowrun": up(ctx, wf, max(2, consumers + 1), check=check_all),
+            "flowrun-1": up(ctx, one_step(ctx, 2), 2),
+            "floor": Variant(["sh", "-c", sh], ctx.tmp, check=printed_count_check(nbytes)),
+            "floor-1": Variant(["sh", "-c", "true | true"], ctx.tmp),
+        }
+
+        def summarize(rounds: list[Round]) -> Row:
+            def gbs(a: str, b: str) -> list[float]:
+                return [nbytes / (r[a].wall - r[b].wall) / 1e9 if r[a].wall > r[b].wall else 0.0 for r in rounds]
+
+            fr, fl = gbs("flowrun", "flowrun-1"), gbs("floor", "floor-1")
+            rs = ratios(fr, fl)
+            walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
+            label = name if not ctx.quick else f"{name} [{nbytes // MB} MiB]"
+            return Row(
+                label,
+                stat(fr, fmt_gbs),
+                stat(fl, fmt_gbs),
+                stat(rs, fmt_x),
+                f"≥ {target:g}x",
+                verdict(med(rs) >= target),
+                [
+                    f"{consumers} consumer(s); GB/s = bytes / (wall - 1-step wall); floor: sh -c '{sh}'",
+                    f"walls: flowrun {walls['flowrun']}, 1 step {walls['flowrun-1']}; sh {walls['floor']}",
+                ],
+            )
+
+        return Plan(variants, summarize)
+
+    return build
+
+
+def case_timeout(ctx: Ctx) -> Plan:
+    script = f"sleep {MARKER[1]} & sleep {MARKER[1]}; wait"
+    steps = {"hang": {"cmd": yaml_list(["sh", "-c", script]), "timeout": "1s"}}
+    wf = write_flowrun(ctx.tmp / "timeout" / "flowrun.yaml", steps, jobs=1)
+    variants = {
+        "flowrun": up(ctx, wf, 1, expect_rc=1, marker=MARKER, bound=20.0),
+        "flowrun-1": up(ctx, one_step(ctx, 1), 1),
+    }
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].wall for r in rounds]
+        net = [r["flowrun"].wall - r["flowrun-1"].wall for r in rounds]
+        ideal = [1.0 + r["flowrun-1"].wall for r in rounds]
+        surv = [int(r["flowrun"].values.get("survivors", 0)) for r in rounds]
+        at_exit = [int(r["flowrun"].values.get("survivors_at_exit", 0)) for r in rounds]
+        ok = med(net) <= 1.1 and max(surv) == 0
+        return Row(
+            "timeout",
+            stat(fr, fmt_s),
+            stat(ideal, fmt_s),
+            stat(ratios(fr, ideal), fmt_x),
+            "wall - start-up ≤ 1.1 s, 0 survivors",
+            verdict(ok),
+            [
+                f"sh -c '{script}' under timeout: 1s; floor = 1 s + flowrun's 1-step wall; "
+                f"wall - start-up {stat(net, fmt_s)}",
+                f"`sleep {MARKER[1]}` alive when flowrun exited: {at_exit} per run; still alive 0.5 s later "
+                f"(killed by the bench): {surv}",
+            ],
+        )
+
+    return Plan(variants, summarize)
+
+
+def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
+    def check(r: Run) -> str | None:
+        logs = list((folder / ".flowrun").glob(f"runs/*/{step}.log"))
+        size = logs[0].stat().st_size if logs else None
+        return None if size == want else f"{step}.log holds {size} bytes, expected {want}"
+
+    return check
+
+
+def rss_case(name: str, kind: str) -> Callable[[Ctx], Plan]:
+    """Peak RSS of flowrun (os.wait4) while one step writes N bytes to its log, or many steps run."""
+
+    def build(ctx: Ctx) -> Plan:
+        if kind == "log":
+            nbytes = 128 * MB if ctx.quick else GIB
+            wf = write_flowrun(
+                ctx.tmp / name / "flowrun.yaml",
+                {"big": {"cmd": yaml_list(["head", "-c", str(nbytes), "/dev/zero"])}},
+                jobs=2,
+            )
+            what = f"one step writing {nbytes // MB} MiB to stdout (captured to its log)"
+            main = up(ctx, wf, 2, check=log_size_check(wf.parent, "big", nbytes))
+        else:
+            n = 1000 if ctx.quick else 10_000
+            wf = write_flowrun(ctx.tmp / name / "flowrun.yaml", random_dag(n, seed=10_000), jobs=2)
+            what = f"{n} `true` steps (the load-10k DAG) at -j 2"
+            main = up(ctx, wf, 2)
+        variants = {"flowrun": main, "floor": Variant([PY, "-c", IMPORT_FLOOR], ctx.tmp)}
+
+        def summarize(rounds: list[Round]) -> Row:
+            fr = [r["flowrun"].maxrss_mb for r in rounds]
+            fl = [r["floor"].maxrss_mb for r in rounds]
+            walls = [r["flowrun"].wall for r in rounds]
+            label = name if not ctx.quick else f"{name} [quick]"
+            return Row(
+                label,
+                stat(fr, fmt_mb),
+                stat(fl, fmt_mb),
+                stat(ratios(fr, fl), fmt_x),
+                "< 100 MB (max)",
+                verdict(bool(fr) and max(fr) < 100),
+                [
+                    f"{what}; peak RSS by os.wait4 (ru_maxrss); floor: python -c '{IMPORT_FLOOR}'",
+                    f"flowrun wall {stat(walls, fmt_s)}",
+                    *noise_note(rounds),
+                ],
+            )
+
+        return Plan(variants, summarize, warmup=(kind == "log"), max_runs=None if kind == "log" else 3)
+
+    return build
+
+
+def _wide(wl: ModuleType) -> object:
+    return wl.wide(n=1000, jobs=2)
+
+
+def _chain(wl: ModuleType) -> object:
+    return wl.chain(n=500)
+
+
+def _dag(wl: ModuleType) -> object:
+    return wl.dag()  # 2000 nodes, seed 20240601: the peers' DAG
+
+
+# name -> (builder, needs ../shared/bench)
+CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
+    "load-10k": (case_load, False),
+    "validate-10": (case_validate, False),
+    "wide-j2": (step_case("wide-j2", _wide, 200), True),
+    "chain-500": (step_case("chain-500", _chain, 100), True),
+    "dag-2000": (step_case("dag-2000", _dag, 400), True),
+    "sleepers": (case_sleepers, False),
+    "pipe-2g": (pipe_case("pipe-2g", 1, 0.95), False),
+    "fanout-2g": (pipe_case("fanout-2g", 2, 0.5), False),
+    "timeout": (case_timeout, False),
+    "rss-1g": (rss_case("rss-1g", "log"), False),
+    "rss-10k": (rss_case("rss-10k", "steps"), False),
+}
+
+
+# ---------------------------------------------------------------------- main
+def select_cases(names: list[str] | None) -> list[str]:
+    """Exact names first, else every case whose name contains the word."""
+    if not names:
+        return list(CASES)
+    out: list[str] = []
+    for n in names:
+        hits = [c for c in CASES if c == n] or [c for c in CASES if n in c]
+        if not hits:
+            raise SystemExit(f"no case matches {n!r}; cases: {', '.join(CASES)}")
+        out += [c for c in hits if c not in out]
+    return out
+
+
+def shared_modules() -> tuple[ModuleType | None, Path | None]:
+    """../shared/bench's workloads module and floors.py, or (None, None) with a message."""
+    floors = SHARED / "floors.py"
+    if not (floors.is_file() and (SHARED / "workloads.py").is_file()):
+        print(
+            f"note: {SHARED} (../shared/bench beside the project root) not found: wide-j2, chain-500 and "
+            "dag-2000 need its floors.py and workloads.py and are skipped.",
+            file=sys.stderr,
+        )
+        return None, None
+    sys.path.insert(0, str(SHARED))
+    try:
+        return importlib.import_module("workloads"), floors
+    finally:
+        sys.path.remove(str(SHARED))
+
+
+def flowrun_command() -> list[str]:
+    script = Path(PY).parent / "flowrun"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("flowrun")
+    return [found] if found else [PY, "-m", "flowrun"]
+
+
+def run_case(name: str, ctx: Ctx) -> Row:
+    build, needs_shared = CASES[name]
+    if needs_shared and ctx.floors is None:
+        return Row(name, result="SKIP", notes=["../shared/bench/floors.py not found"])
+    plan = build(ctx)
+    notes: list[str] = []
+    rounds, error = measure(plan, ctx, notes)
+    if error:
+        row = plan.summarize(rounds) if rounds else Row(name)
+        row.result, row.notes = "FAIL", [*row.notes, f"error: {error}"]
+        return row
+    row = plan.summarize(rounds)
+    row.notes += notes
+    leftovers = sum(int(r.values.get("leftovers", 0)) for rnd in rounds for r in rnd.values())
+    if leftovers:
+        row.notes.append(f"{leftovers} processes outlived their run (killed by the bench)")
+    return row
+
+
+COLUMNS = ("case", "flowrun", "floor", "ratio", "target", "result")
+
+
+def print_table(rows: list[Row]) -> None:
+    cells = [list(COLUMNS)] + [[getattr(r, c) for c in COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    for i, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def print_row(row: Row, seconds: float) -> None:
+    print(
+        f"== {row.case}: {row.result}  flowrun {row.flowrun or '-'} | floor {row.floor or '-'} | "
+        f"ratio {row.ratio or '-'} | target {row.target or '-'}  ({seconds:.0f} s)",
+        flush=True,
+    )
+    for n in row.notes:
+        print(f"   {n}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", metavar="NAME", help=f"cases to run (default all): {', '.join(CASES)}")
+    ap.add_argument("--runs", type=int, help="timed runs per case (default 5; 2 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: fewer runs, smaller workloads")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        help="seconds of timed rounds a case may take; slower cases get fewer runs (not below 3)",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder of generated workflows")
+    args = ap.parse_args(argv)
+    try:
+        importlib.import_module("flowrun")
+    except ImportError:
+        raise SystemExit(f"flowrun is not importable by {PY}: run this with the venv flowrun is installed in") from None
+    names = select_cases(args.only)
+    wl, floors = shared_modules()
+    token = uuid.uuid4().hex
+    env = {**os.environ, TOKEN_VAR: token}
+    tmp = Path(tempfile.mkdtemp(prefix="flowrun-bench-"))
+    runs = args.runs or (2 if args.quick else 5)
+    ctx = Ctx(tmp, runs, args.quick, args.budget, env, token, flowrun_command(), wl, floors)
+    print(
+        f"flowrun bench: {runs} runs per case after a warm-up round, {os.cpu_count()} CPUs, python {PY}, folder {tmp}",
+        flush=True,
+    )
+    rows = []
+    try:
+        for name in names:
+            t0 = time.perf_counter()
+            row = run_case(name, ctx)
+            print_row(row, time.perf_counter() - t0)
+            rows.append(row)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print_table(rows)
+    return 1 if any(r.result == "FAIL" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Write a workflow into a temp folder and run it with the real engine (dagu-style)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import flowrun
+from flowrun.engine.result import RunResult
+
+HELPERS = Path(__file__).resolve().parent.parent / "helpers"
+SLEEPIT = f"{sys.executable} {HELPERS / 'sleepit.py'}"
+
+
+def write(tmp: Path, yaml_text: str, name: str = "flowrun.yaml") -> Path:
+    path = tmp / name
+    path.write_text(textwrap.dedent(yaml_text))
+    return path
+
+
+def run_yaml(tmp: Path, yaml_text: str, **options: object) -> RunResult:
+    """Load and run a workflow with the same engine the CLI uses (no console output)."""
+    workflow = flowrun.load(write(tmp, yaml_text))
+    options.setdefault("handle_signals", False)
+    return flowrun.run(workflow, **options)
+
+
+def flowrun_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flowrun", *args]
+
+
+def cli(tmp: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m flowrun ARGS` in ``tmp``; stdin closed, output captured."""
+    return subprocess.run(
+        flowrun_cmd(*args), cwd=tmp, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+    )
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    """Wait for an event (a file, a line), polling briefly; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
