@@ -8,8 +8,8 @@ interleaved rounds: one untimed warm-up round, then rounds A B C ... A B C with
 the order rotated every round, so a noisy machine hits every variant alike.
 A variant is timed as a whole process (``time.perf_counter()`` just before it is
 started, just after it exits), in its own session, stdin ``/dev/null``, stdout
-and stderr to a log file. Ratios are taken round by round and their median is
-reported with the min–max of the medians' inputs. See bench/README.md.
+and stderr to a log file. Every column is a median over the rounds with its
+min–max; ratios are taken round by round, then their median. See bench/README.md.
 
 The floors for the step-cost cases come from the peers harness,
 ``../shared/bench/floors.py`` relative to the repository root (the same floors
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import random
 import select
@@ -37,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -58,6 +59,18 @@ t0 = time.perf_counter()
 w = flowrun.load(sys.argv[1])
 plan_for(w)
 print(f"seconds={time.perf_counter() - t0!r} steps={len(w.steps)}")
+"""
+
+# A fresh, small process that runs only the measured command, so that the peak RSS
+# getrusage(RUSAGE_CHILDREN) reports is that command's (or its largest descendant's), not
+# the bench's: a child created by fork/vfork inherits its parent's memory until it execs.
+RSS_WRAPPER = """
+import os, resource, sys
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ)
+status = os.waitpid(pid, 0)[1]
+sys.stdout.flush()
+print(f"\\nmaxrss_kb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}", flush=True)
+sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 PARSE_CODE = """
@@ -83,7 +96,6 @@ class Run:
 
     wall: float
     rc: int
-    maxrss_mb: float  # os.wait4: the process, or its largest waited-for descendant
     log: str  # the tail of its stdout+stderr
     error: str | None = None
     values: dict[str, float] = field(default_factory=dict)  # parsed from its output, survivors...
@@ -207,10 +219,9 @@ def run_one(v: Variant, ctx: Ctx) -> Run:
         if hung:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        rc = p.wait()
     tail, noise = read_tail(logf)
-    r = Run(wall, p.returncode, usage.ru_maxrss / 1024, tail, noise=noise)
+    r = Run(wall, rc, tail, noise=noise)
     if v.marker:
         r.values.update(survivors(v.marker, ctx.token))
     left = token_pids(ctx.token)
@@ -654,8 +665,20 @@ def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | 
     return check
 
 
+def rss_wrapped(v: Variant) -> Variant:
+    """v run under RSS_WRAPPER, which prints the peak RSS of its only child."""
+
+    def check(r: Run) -> str | None:
+        r.values.update(parse_values(r.log))
+        if "maxrss_kb" not in r.values:
+            return f"the RSS wrapper printed nothing: {last_lines(r.log)}"
+        return v.check(r) if v.check else None
+
+    return replace(v, argv=[PY, "-c", RSS_WRAPPER, *v.argv], check=check)
+
+
 def rss_case(name: str, kind: str) -> Callable[[Ctx], Plan]:
-    """Peak RSS of flowrun (os.wait4) while one step writes N bytes to its log, or many steps run."""
+    """Peak RSS of flowrun (RSS_WRAPPER) while one step writes N bytes to its log, or many steps run."""
 
     def build(ctx: Ctx) -> Plan:
         if kind == "log":
@@ -672,11 +695,11 @@ def rss_case(name: str, kind: str) -> Callable[[Ctx], Plan]:
             wf = write_flowrun(ctx.tmp / name / "flowrun.yaml", random_dag(n, seed=10_000), jobs=2)
             what = f"{n} `true` steps (the load-10k DAG) at -j 2"
             main = up(ctx, wf, 2)
-        variants = {"flowrun": main, "floor": Variant([PY, "-c", IMPORT_FLOOR], ctx.tmp)}
+        variants = {"flowrun": rss_wrapped(main), "floor": rss_wrapped(Variant([PY, "-c", IMPORT_FLOOR], ctx.tmp))}
 
         def summarize(rounds: list[Round]) -> Row:
-            fr = [r["flowrun"].maxrss_mb for r in rounds]
-            fl = [r["floor"].maxrss_mb for r in rounds]
+            fr = [r["flowrun"].values["maxrss_kb"] / 1024 for r in rounds]
+            fl = [r["floor"].values["maxrss_kb"] / 1024 for r in rounds]
             walls = [r["flowrun"].wall for r in rounds]
             label = name if not ctx.quick else f"{name} [quick]"
             return Row(
@@ -687,7 +710,8 @@ def rss_case(name: str, kind: str) -> Callable[[Ctx], Plan]:
                 "< 100 MB (max)",
                 verdict(bool(fr) and max(fr) < 100),
                 [
-                    f"{what}; peak RSS by os.wait4 (ru_maxrss); floor: python -c '{IMPORT_FLOOR}'",
+                    f"{what}; peak RSS: getrusage(RUSAGE_CHILDREN) in a wrapper running only flowrun",
+                    f"floor: python -c '{IMPORT_FLOOR}', same wrapper",
                     f"flowrun wall {stat(walls, fmt_s)}",
                     *noise_note(rounds),
                 ],
@@ -737,7 +761,7 @@ def select_cases(names: list[str] | None) -> list[str]:
         if not hits:
             raise SystemExit(f"no case matches {n!r}; cases: {', '.join(CASES)}")
         out += [c for c in hits if c not in out]
-    return out
+    return [c for c in CASES if c in out]  # always in suite order
 
 
 def shared_modules() -> tuple[ModuleType | None, Path | None]:
@@ -819,10 +843,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of generated workflows")
     args = ap.parse_args(argv)
-    try:
-        importlib.import_module("flowrun")
-    except ImportError:
-        raise SystemExit(f"flowrun is not importable by {PY}: run this with the venv flowrun is installed in") from None
+    if importlib.util.find_spec("flowrun") is None:  # not imported: the bench stays small
+        raise SystemExit(f"flowrun is not importable by {PY}: run this with the venv flowrun is installed in")
     names = select_cases(args.only)
     wl, floors = shared_modules()
     token = uuid.uuid4().hex
@@ -841,6 +863,10 @@ def main(argv: list[str] | None = None) -> int:
             row = run_case(name, ctx)
             print_row(row, time.perf_counter() - t0)
             rows.append(row)
+    except KeyboardInterrupt:
+        kill_pids(pid for pid, _ in token_pids(token))  # the run under way is in its own session
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -190,4 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_console() -> None:
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        # stdout was closed (`flowrun up | head`): the run's exit code still stands
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)

@@ -44,7 +44,8 @@ def _prctl(option: int, arg: ctypes.c_ulong | ctypes._Pointer) -> int:  # type: 
     return int(libc.prctl(ctypes.c_int(option), arg, zero, zero, zero))
 
 
-_SPAWN_FLAGS = 0x04 | 0x08 | 0x80  # POSIX_SPAWN_SETSIGDEF | SETSIGMASK | SETSID
+_SPAWN_FLAGS = 0x04 | 0x08  # POSIX_SPAWN_SETSIGDEF | SETSIGMASK
+_SETSID, _SETPGROUP = 0x80, 0x02
 _PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
 
 
@@ -82,7 +83,8 @@ class Spawner:
     Either way SIGPIPE and SIGXFSZ are back to default in the child.
     """
 
-    def __init__(self, use_libc: bool = True) -> None:
+    def __init__(self, use_libc: bool = True, new_session: bool = True) -> None:
+        self._new_session = new_session
         self._libc = _load_libc() if use_libc else None
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
         if self._libc is not None:
@@ -97,7 +99,8 @@ class Spawner:
             self._libc.posix_spawnattr_init(self._attr)
             self._libc.posix_spawnattr_setsigdefault(self._attr, sigdef)
             self._libc.posix_spawnattr_setsigmask(self._attr, nomask)
-            self._libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(_SPAWN_FLAGS))
+            flags = _SPAWN_FLAGS | (_SETSID if new_session else _SETPGROUP)  # pgroup 0: its own group
+            self._libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(flags))
 
     def spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, int, int]) -> int:
         """Return the child's pid; raise OSError (``filename`` is cwd when it is to blame)."""
@@ -107,7 +110,8 @@ class Spawner:
             if self._libc is None:
                 p = subprocess.Popen(
                     argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env,
-                    start_new_session=True, close_fds=True,
+                    start_new_session=self._new_session, process_group=None if self._new_session else 0,
+                    close_fds=True,
                 )  # fmt: skip
                 self._popens[p.pid] = p
                 return p.pid

@@ -103,8 +103,8 @@ class LocalExecutor:
     code must not spawn and wait for its own children meanwhile.
     """
 
-    def __init__(self, *, libc_spawn: bool = True) -> None:
-        self._spawner = Spawner(use_libc=libc_spawn)
+    def __init__(self, *, libc_spawn: bool = True, new_session: bool = True) -> None:
+        self._spawner = Spawner(use_libc=libc_spawn, new_session=new_session)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: ChildReaper | None = None
         self._closed = False

@@ -111,7 +111,7 @@ def wire(spec: PipelineSpec, devnull: int) -> Wiring:
             consumers.setdefault(index[m.stdin.producer], []).append(i)
     for p, cons in consumers.items():
         if len(cons) == 1:  # the kernel-only path
-            r, w = make_pipe(PIPE_SIZE)
+            r, w = make_pipe(int(os.environ.get("DPS","0")) or None)
             fds[p].stdout, fds[cons[0]].stdin = w, r
             fds[p].owned.append(w)
             fds[cons[0]].owned.append(r)
