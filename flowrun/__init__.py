@@ -4,11 +4,15 @@
 same engine the ``flowrun`` command uses.
 """
 
-from flowrun.engine import RunResult, StepResult, run
+from typing import TYPE_CHECKING, Any
+
 from flowrun.errors import FlowrunError, UsageError, WorkflowError, WorkflowNotFound
 from flowrun.events import StepStatus
 from flowrun.load import load, load_text
 from flowrun.spec import Step, Workflow
+
+if TYPE_CHECKING:
+    from flowrun.engine import RunResult, StepResult, run
 
 __all__ = [
     "FlowrunError",
@@ -24,3 +28,12 @@ __all__ = [
     "load_text",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The engine (asyncio, processes) loads on first use: `flowrun validate` never pays for it."""
+    if name in ("RunResult", "StepResult", "run"):
+        import flowrun.engine
+
+        return getattr(flowrun.engine, name)
+    raise AttributeError(f"module 'flowrun' has no attribute {name!r}")

@@ -33,14 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--output", choices=("auto", "tty", "plain", "github"), default="auto")
     up.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
     up.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
+    up.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per step)")
+    up.add_argument("--json", metavar="FILE", help="write a JSON run report")
+    up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
     with_file(sub.add_parser("validate", help="check the file and graph; print every error"))
     with_file(sub.add_parser("list", help="the steps, their descriptions and dependencies"))
     graph = with_file(sub.add_parser("graph", help="the DAG as a tree, Mermaid or Graphviz dot"))
     graph.add_argument("--format", choices=("tree", "mermaid", "dot"), default="tree")
     sub.add_parser("schema", help="the JSON Schema of the workflow file (for editors)")
-    logs = with_file(sub.add_parser("logs", help="logs of the last run (or --run ID)"))
+    logs = sub.add_parser("logs", help="logs of the last run (or --run ID)")
+    logs.add_argument("--file", dest="file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
     logs.add_argument("step", nargs="?")
     logs.add_argument("--run", help="run id (default: the latest)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
     return parser
 
 
@@ -116,7 +121,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     from flowrun.report.logview import print_logs
 
     workflow = _load(args)
-    return print_logs(workflow.base_dir, step=args.step, run_id=args.run)
+    return print_logs(workflow.base_dir, step=args.step, run_id=args.run, follow=args.follow)
 
 
 def _output_mode(args: argparse.Namespace) -> str:
@@ -132,6 +137,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.graph import plan_for
     from flowrun.render import to_plan_text
     from flowrun.report.choose import console_reporters
+    from flowrun.report.files import file_reporters, plan_dependencies
 
     workflow = _load(args)
     plan = plan_for(workflow)
@@ -143,6 +149,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
+    reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
+                                dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters)
     return result.exit_code()
 

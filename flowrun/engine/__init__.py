@@ -12,9 +12,10 @@ from flowrun.graph import plan_for
 from flowrun.process.executor import Executor
 from flowrun.report.base import Reporter, Reporters
 from flowrun.report.logs import LogWriter, new_run_id
+from flowrun.report.secrets import Masker
 from flowrun.spec.model import Workflow
 
-__all__ = ["RunResult", "StepResult", "arun", "run"]
+__all__ = ["RunResult", "StepResult", "arun", "run", "secret_values"]
 
 
 async def arun(
@@ -39,8 +40,12 @@ async def arun(
         from flowrun.process.local import LocalExecutor
 
         executor = LocalExecutor()
+    reporter: Reporter = Reporters([logs, *reporters])
+    secrets = secret_values(workflow)
+    if secrets:
+        reporter = Masker(secrets, reporter)
     scheduler = Scheduler(
-        workflow, plan, executor, Reporters([logs, *reporters]),
+        workflow, plan, executor, reporter,
         run_id=run_id, jobs=chosen, keep_going=keep_going,
         log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals,
     )
@@ -48,6 +53,19 @@ async def arun(
         return await scheduler.run()
     finally:
         logs.close()
+
+
+def secret_values(workflow: Workflow) -> list[str]:
+    """The values of the variables named in ``secrets:``, wherever they are set."""
+    values = []
+    for name in workflow.secrets:
+        for source in (os.environ, workflow.dotenv_values, workflow.env):
+            if source.get(name):
+                values.append(source[name])
+        for step in workflow.steps.values():
+            if step.env.get(name):
+                values.append(step.env[name])
+    return values
 
 
 def run(workflow: Workflow, **options: object) -> RunResult:

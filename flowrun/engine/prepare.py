@@ -19,7 +19,7 @@ from flowrun.process.executor import (
 from flowrun.spec.expand import StepInstance
 from flowrun.spec.model import FileInput, FileOutput, TextInput, Workflow
 
-__all__ = ["DEFAULT_KILL_GRACE", "RUN_ID_VAR", "STEP_VAR", "TAG_VAR", "argv_for", "describe", "launch_spec", "step_env"]
+__all__ = ["DEFAULT_KILL_GRACE", "RUN_ID_VAR", "base_env", "STEP_VAR", "TAG_VAR", "argv_for", "describe", "launch_spec", "step_env"]
 
 DEFAULT_KILL_GRACE = 5.0
 #: every step sees these; they also tag its processes so none can outlive the run
@@ -49,13 +49,19 @@ def describe(argv: tuple[str, ...]) -> str:
     return shlex.join(argv)
 
 
-def step_env(
-    workflow: Workflow, inst: StepInstance, run_id: str, inherited: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1)."""
+def base_env(workflow: Workflow, inherited: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Inherited env < dotenv < workflow env: the same for every step, built once a run."""
     env = dict(os.environ if inherited is None else inherited)
     env.update(workflow.dotenv_values)
     env.update(workflow.env)
+    return env
+
+
+def step_env(
+    workflow: Workflow, inst: StepInstance, run_id: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1)."""
+    env = dict(base) if base is not None else base_env(workflow)
     env.update(inst.step.env)
     env.update(inst.matrix)
     env[RUN_ID_VAR] = run_id
@@ -77,6 +83,7 @@ def launch_spec(
     timeout: float | None,
     members: set[str] | None = None,
     script: str | None = None,
+    env_base: Mapping[str, str] | None = None,
 ) -> LaunchSpec:
     """The LaunchSpec for one pipeline member (or for its ``if:`` check, via ``script``)."""
     step = inst.step
@@ -100,7 +107,7 @@ def launch_spec(
             stderr = MERGE_INTO_STDOUT
         elif isinstance(step.stderr, FileOutput):
             stderr = FileSink(_path(base, step.stderr.file), step.stderr.append)
-    env = step_env(workflow, inst, run_id)
+    env = step_env(workflow, inst, run_id, env_base)
     return LaunchSpec(
         name=inst.name,
         argv=argv_for(inst, script),

@@ -11,7 +11,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from flowrun.engine.prepare import describe, launch_spec
+from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.state import Decision, RunState
 from flowrun.engine.status import member_statuses
@@ -88,6 +88,7 @@ class Scheduler:
         for name in plan.order:
             path = log_path(name) if callable(log_path) else None
             self.result.steps[name] = StepResult(name, log_path=path)
+        self.base_env = base_env(workflow)
         self.free = self.jobs
         self.held_locks: set[str] = set()
         self.running: dict[int, _Unit] = {}
@@ -182,7 +183,7 @@ class Scheduler:
             name = unit.pending_checks[0]
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), script=inst.step.if_)
+                               timeout=self._timeout_for(name), script=inst.step.if_, env_base=self.base_env)
             unit.handle = self.executor.launch(PipelineSpec((spec,)), _Sink(self, unit, self._check_done_cb))
             return
         self._launch(unit)
@@ -218,7 +219,7 @@ class Scheduler:
         for name in unit.running:
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), members=names)
+                               timeout=self._timeout_for(name), members=names, env_base=self.base_env)
             specs.append(spec)
             record = self.result.steps[name]
             record.attempts = unit.attempt

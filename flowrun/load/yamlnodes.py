@@ -27,7 +27,7 @@ MAX_DEPTH = 200
 MAX_NODES = 5_000_000
 
 try:  # libyaml is ~10x faster; it ships in PyYAML's wheels
-    from yaml import CParser as _Parser  # type: ignore[attr-defined]
+    from yaml.cyaml import CParser as _Parser
 except ImportError:  # pragma: no cover - depends on the build
     from yaml.parser import Parser as _PyParser
     from yaml.reader import Reader
@@ -146,6 +146,8 @@ def read_yaml(data: bytes, file: str) -> tuple[Any, SourceMap]:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(file, mark) if mark is not None else Position(file)
         message = exc.problem or exc.context or "invalid YAML"
+        if _char_at(data, pos) == "\t":
+            message = "a tab cannot start a token; indent YAML with spaces"
         raise YamlProblem(Diagnostic(pos, f"invalid YAML: {message}")) from None
     except yaml.reader.ReaderError as exc:  # bad encoding, control characters
         offset = max(0, min(exc.position, len(data)))
@@ -159,6 +161,14 @@ def read_yaml(data: bytes, file: str) -> tuple[Any, SourceMap]:
         dispose = getattr(parser, "dispose", None)
         if dispose is not None:
             dispose()
+
+
+def _char_at(data: bytes, pos: Position) -> str:
+    lines = data.split(b"\n", pos.line)
+    if len(lines) < pos.line:
+        return ""
+    text = lines[pos.line - 1].decode(errors="replace")
+    return text[pos.column - 1] if 0 < pos.column <= len(text) else ""
 
 
 def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - one state machine
@@ -255,13 +265,13 @@ def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - on
                 if tag not in _ALLOWED_TAGS:
                     raise problem(mark, f"tag {tag!r} is not allowed (flowrun reads plain YAML only)")
                 value = _tagged(event.value, tag, _pos(file, mark))
-            elif event.style is None and event.implicit[0] and not is_key:
+            elif not event.style and event.implicit[0] and not is_key:  # plain ('' from libyaml)
                 value = resolve_plain(event.value)
             else:
                 value = event.value  # quoted scalars, and keys: text as spelled (`1:` is "1")
             if not is_key:
                 note_value(mark)
-            merge_key = is_key and event.style is None and event.value == "<<"
+            merge_key = is_key and not event.style and event.value == "<<"
             attach(value, 1, mark, event.anchor, merge_key)
             continue
         if kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:

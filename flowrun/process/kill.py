@@ -69,8 +69,10 @@ def _load_libc() -> ctypes.CDLL | None:
 def _block(strings: list[bytes]) -> tuple[bytes, array.array[int]]:
     """A NULL-terminated ``char *[]`` over one buffer: no ctypes object per string."""
     blob = b"\0".join(strings) + b"\0"
+    if blob.count(0) != len(strings) + (not strings):
+        raise ValueError("embedded null byte")
     base = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value or 0
-    ptrs = array.array(_PTR, [base + o for o in itertools.accumulate((len(x) + 1 for x in strings), initial=0)])
+    ptrs = array.array(_PTR, itertools.accumulate([len(x) + 1 for x in strings], initial=base))
     ptrs[-1] = 0
     return blob, ptrs
 
@@ -122,10 +124,7 @@ class Spawner:
     def _posix_spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, ...]) -> int:
         libc, actions = self._libc, ctypes.addressof(self._actions)
         assert libc is not None
-        text = "\0".join([f"{k}={v}" for k, v in env.items()])
-        if text.count("\0") != max(len(env) - 1, 0) or any("\0" in a for a in argv):
-            raise ValueError("embedded null byte")
-        envp = _block(text.encode("utf-8", "surrogateescape").split(b"\0")) if env else _block([])
+        envp = _block([f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()])
         args = _block([os.fsencode(a) for a in argv])
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp

@@ -32,8 +32,9 @@ from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
 
 __all__ = ["LocalExecutor"]
 
-#: Reads per exit when draining a capture pipe, so a chatty leftover cannot stall us.
-_DRAIN_READS = 16
+#: Reads when draining a capture pipe at a member's exit / at aclose: bounded, so a
+#: chatty leftover cannot stall the loop.
+_DRAIN_READS, _FINAL_READS = 16, 256
 _READ_SIZE = 65536
 
 
@@ -145,8 +146,12 @@ class LocalExecutor:
         return p
 
     def _bind(self) -> asyncio.AbstractEventLoop:
-        self._loop = asyncio.get_running_loop()
-        self._reaper = ChildReaper.acquire(self._loop)
+        loop = asyncio.get_running_loop()
+        try:
+            self._reaper = ChildReaper.acquire(loop)
+        except (RuntimeError, ValueError) as exc:  # SIGCHLD handlers need the main thread
+            raise ExecutorError(f"LocalExecutor needs the main thread's event loop: {exc}") from exc
+        self._loop = loop
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         return self._loop
 
@@ -177,7 +182,7 @@ class LocalExecutor:
         if f.capture >= 0:
             m.capture = f.capture
             self._captures[m.capture] = m
-            self._loop.add_reader(m.capture, self._read, m)
+            self._loop.add_reader(m.capture, self._drain, m, 1)
         if spec.timeout is not None:
             m.timer = self._loop.call_later(spec.timeout, self._timed_out, m)
 
@@ -196,20 +201,8 @@ class LocalExecutor:
             self._drain(m, _DRAIN_READS)
         m.pipeline.member_done()
 
-    def _read(self, m: _Member) -> None:
-        try:
-            data = os.read(m.capture, _READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            m.pipeline.sink.on_output(m.spec.name, data)
-        else:
-            self._close_capture(m)
-
     def _drain(self, m: _Member, reads: int) -> None:
-        """Deliver what is readable now; EOF closes the pipe."""
+        """Deliver what is readable now (the reader callback: one read); EOF closes the pipe."""
         for _ in range(reads):
             if m.capture < 0:
                 return
@@ -286,7 +279,7 @@ class LocalExecutor:
             self._reaper.reap()
         self._reaper.reap()
         for m in list(self._captures.values()):
-            self._drain(m, 1 << 30)
+            self._drain(m, _FINAL_READS)
             if m.capture >= 0:
                 self._close_capture(m)
         for feeder in self._feeders:

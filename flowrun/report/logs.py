@@ -11,10 +11,19 @@ import re
 import time
 import uuid
 
-from flowrun.events import OutputChunk, RunFinished, StepFinished, StepStarted
+from flowrun.events import OutputChunk, RunFinished, RunStarted, StepFinished
 from flowrun.report.base import Event
 
-__all__ = ["LogWriter", "log_file_name", "new_run_id", "runs_dir"]
+__all__ = ["DEFAULT_KEEP_RUNS", "DONE_MARKER", "PID_FILE", "STEPS_FILE", "LogWriter", "log_file_name", "new_run_id", "prune_runs", "runs_dir"]
+
+#: how many runs' logs are kept (FLOWRUN_KEEP_RUNS overrides)
+DEFAULT_KEEP_RUNS = 20
+#: written into a run's folder when the run has ended (``flowrun logs -f`` stops there)
+DONE_MARKER = "run.done"
+#: the run's step names, one a line
+STEPS_FILE = "steps.txt"
+#: pid of the flowrun that writes the run (a follower stops if it died)
+PID_FILE = "flowrun.pid"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,=-]")
 
@@ -42,13 +51,31 @@ def _private_dir(path: str) -> None:
     os.chmod(path, 0o700)
 
 
+def prune_runs(base_dir: str, keep: int) -> list[str]:
+    """Delete the oldest run folders so that at most ``keep`` remain; returns what went."""
+    import shutil
+
+    folder = runs_dir(base_dir)
+    try:
+        runs = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    except FileNotFoundError:
+        return []
+    doomed = runs[: max(0, len(runs) - max(1, keep))]
+    for name in doomed:
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    return doomed
+
+
 class LogWriter:
     """Writes each step's raw output bytes to its own log file, as they arrive."""
 
-    def __init__(self, base_dir: str, run_id: str) -> None:
+    def __init__(self, base_dir: str, run_id: str, keep_runs: int | None = None) -> None:
         root = os.path.join(base_dir, ".flowrun")
         _private_dir(root)
         _private_dir(runs_dir(base_dir))
+        if keep_runs is None:
+            keep_runs = int(os.environ.get("FLOWRUN_KEEP_RUNS", DEFAULT_KEEP_RUNS))
+        prune_runs(base_dir, keep_runs - 1)  # room for this run
         self.dir = os.path.join(runs_dir(base_dir), run_id)
         _private_dir(self.dir)
         self._fds: dict[str, int] = {}
@@ -69,14 +96,23 @@ class LogWriter:
             fd = self._fd(event.step)
             while data:
                 data = data[os.write(fd, data):]
-        elif isinstance(event, StepStarted):
-            self._fd(event.step)
         elif isinstance(event, StepFinished):
             fd = self._fds.pop(event.step, None)
             if fd is not None:
                 os.close(fd)
+        elif isinstance(event, RunStarted):
+            # the run's step list; a step that printed nothing has no log file
+            with open(os.path.join(self.dir, STEPS_FILE), "w", encoding="utf-8") as handle:
+                handle.write("".join(name + "\n" for name in event.steps))
+            os.chmod(os.path.join(self.dir, STEPS_FILE), 0o600)
+            fd = os.open(os.path.join(self.dir, PID_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.close(fd)
         elif isinstance(event, RunFinished):
             self.close()
+            marker = os.open(os.path.join(self.dir, DONE_MARKER), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.write(marker, f"{event.exit_code}\n".encode())
+            os.close(marker)
 
     def close(self) -> None:
         for fd in self._fds.values():

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from flowrun.errors import UsageError
-from flowrun.report.logs import log_file_name, runs_dir
+from flowrun.report.logs import DONE_MARKER, PID_FILE, STEPS_FILE, log_file_name, runs_dir
 
 __all__ = ["latest_run", "print_logs"]
+
+_FOLLOW_INTERVAL = 0.1
 
 
 def latest_run(base_dir: str) -> str | None:
@@ -20,28 +23,87 @@ def latest_run(base_dir: str) -> str | None:
     return runs[-1] if runs else None
 
 
-def print_logs(base_dir: str, *, step: str | None = None, run_id: str | None = None) -> int:
+class _Tail:
+    """Prints one log file's complete lines with a prefix, remembering where it stopped."""
+
+    def __init__(self, path: str, prefix: bytes | None) -> None:
+        """``prefix=None`` prints the bytes exactly as logged (``flowrun logs STEP``)."""
+        self.path, self.prefix, self.offset, self.partial = path, prefix, 0, b""
+
+    def pump(self, out: object, final: bool = False) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        if self.prefix is None:
+            out.write(data)  # type: ignore[attr-defined]
+            out.flush()  # type: ignore[attr-defined]
+            return
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if final and self.partial:
+            lines.append(self.partial)
+            self.partial = b""
+        if lines:
+            out.write(b"".join(self.prefix + line + b"\n" for line in lines))  # type: ignore[attr-defined]
+            out.flush()  # type: ignore[attr-defined]
+
+
+def _writer_alive(folder: str) -> bool:
+    """Is the flowrun that writes this run still running? (A crashed run never ends.)"""
+    try:
+        with open(os.path.join(folder, PID_FILE), encoding="utf-8") as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def print_logs(base_dir: str, *, step: str | None = None, run_id: str | None = None, follow: bool = False) -> int:
+    """Print one step's log raw, or every log prefixed like ``up``; ``follow`` waits for the run's end."""
     run = run_id or latest_run(base_dir)
     if run is None:
         raise UsageError(f"no runs yet under {runs_dir(base_dir)}")
     folder = os.path.join(runs_dir(base_dir), run)
     if not os.path.isdir(folder):
         raise UsageError(f"no run {run!r} under {runs_dir(base_dir)}")
-    if step is not None:
-        path = os.path.join(folder, log_file_name(step))
-        if not os.path.exists(path):
-            raise UsageError(f"no log for step {step!r} in run {run}")
-        with open(path, "rb") as handle:
-            sys.stdout.buffer.write(handle.read())
-        sys.stdout.flush()
-        return 0
-    names = sorted(f for f in os.listdir(folder) if f.endswith(".log"))
-    width = max((len(n) - 4 for n in names), default=0)
     out = sys.stdout.buffer
-    for name in names:
-        prefix = name[:-4].ljust(width).encode() + b" | "
-        with open(os.path.join(folder, name), "rb") as handle:
-            for line in handle:
-                out.write(prefix + line.rstrip(b"\n") + b"\n")
-    out.flush()
-    return 0
+    tails: dict[str, _Tail] = {}
+
+    def scan() -> None:
+        if step is not None:
+            name = log_file_name(step)
+            if name not in tails and (follow or os.path.exists(os.path.join(folder, name))):
+                tails[name] = _Tail(os.path.join(folder, name), None)
+            return
+        names = sorted(f for f in os.listdir(folder) if f.endswith(".log"))
+        width = max((len(n) - 4 for n in names), default=0)
+        for name in names:
+            if name not in tails:
+                tails[name] = _Tail(os.path.join(folder, name), name[:-4].ljust(width).encode() + b" | ")
+
+    scan()
+    if step is not None and not tails:
+        try:
+            with open(os.path.join(folder, STEPS_FILE), encoding="utf-8") as handle:
+                known = handle.read().splitlines()
+        except FileNotFoundError:
+            known = []
+        if step not in known:
+            raise UsageError(f"no step {step!r} in run {run}")
+        return 0  # the step printed nothing
+    while True:
+        done = os.path.exists(os.path.join(folder, DONE_MARKER)) or not _writer_alive(folder)
+        scan()
+        for tail in tails.values():
+            tail.pump(out, final=done or not follow)
+        if done or not follow:
+            return 0
+        time.sleep(_FOLLOW_INTERVAL)  # plain files give no readiness events: poll like `tail -f`

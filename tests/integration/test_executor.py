@@ -13,6 +13,7 @@ import hashlib
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -201,6 +202,7 @@ async def test_stdin_none_file_text_and_big_text(tmp_path: Path) -> None:
         step("file", "cat", stdin=FileSource(str(tmp_path / "in.txt"))),
         step("text", "cat", stdin=TextSource("héllo\n")),
         step("big", "sha256sum", stdin=TextSource(big)),
+        step("unread", "true", stdin=TextSource(big)),  # never reads it: the feeder stops
     )
     assert all(o.exit_code == 0 for o in out.values())
     assert "none" not in sink.output
@@ -451,3 +453,46 @@ async def test_many_quick_steps_two_at_a_time_are_all_reported() -> None:
             ex.launch(spec, Chain())
         await asyncio.wait_for(done, 30)
     assert len(outcomes) == total and all(o.exit_code == 0 for o in outcomes)
+
+
+@in_loop
+async def test_process_groups_instead_of_sessions() -> None:
+    async with executor(new_session=False) as ex:
+        sink, _ = launch(ex, step("g", "sh", "-c", "echo $$; ps -o pgid=,sid= -p $$; sleep 60", timeout=0.5))
+        out = (await sink.done())["g"]
+    pid, pgid, sid = (int(x) for x in bytes(sink.output["g"]).split())
+    assert pgid == pid and sid == os.getsid(0)  # its own group, inside our session
+    assert out.timed_out and out.signal == signal.SIGTERM
+
+
+@in_loop
+async def test_the_tag_is_added_when_the_env_lacks_it() -> None:
+    member = step("t", "sh", "-c", f"echo ${STEP_TAG}")
+    assert member.tag is not None
+    member.env.pop(STEP_TAG)
+    _, sink = await run(member)
+    assert bytes(sink.output["t"]).decode().strip() == member.tag[1]
+
+
+def test_works_when_stdin_stdout_and_stderr_are_closed(tmp_path: Path) -> None:
+    """CI may start flowrun with no fds 0-2: pipes then get low numbers that dup2 must not clobber."""
+    result = tmp_path / "result"
+    code = f"""
+import asyncio, os, sys
+from flowrun.process.executor import LaunchSpec, PipelineSpec, TextSource
+from flowrun.process.local import LocalExecutor
+async def main(libc):
+    ex, out, done = LocalExecutor(libc_spawn=libc), bytearray(), asyncio.Event()
+    class Sink:
+        def on_output(self, step, data): out.extend(data)
+        def on_exit(self, outcomes): done.set()
+    member = LaunchSpec("a", ("sh", "-c", "cat; echo err >&2"), dict(os.environ), "/", stdin=TextSource("in\\n"))
+    ex.launch(PipelineSpec((member,)), Sink())
+    await done.wait()
+    await ex.aclose()
+    return bytes(out)
+with open({str(result)!r}, "w") as f:
+    f.write(repr([asyncio.run(main(True)), asyncio.run(main(False))]))
+"""
+    subprocess.run(["sh", "-c", 'exec 0<&- 1>&- 2>&-; exec "$0" -c "$1"', sys.executable, code], check=True, timeout=60)
+    assert result.read_text() == repr([b"in\nerr\n", b"in\nerr\n"])

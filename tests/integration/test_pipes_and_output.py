@@ -176,3 +176,19 @@ def test_cli_exit_codes_for_bad_input(tmp_path: Path) -> None:
     write(tmp_path, "steps: {a: {run: x, depends_on: [b]}}\n")
     proc = cli(tmp_path, "up")
     assert proc.returncode == 2 and proc.stderr.startswith("flowrun.yaml:1:34: ")
+
+
+def test_secrets_are_masked_in_console_and_logs(tmp_path: Path) -> None:
+    write(tmp_path, """
+        secrets: [TOKEN]
+        env: {TOKEN: "tok-123456789"}
+        steps:
+          leak: {run: "printf 'tok-1234'; sleep 0.05; printf '56789 and again %s\\\\n' \\"$TOKEN\\"; exit 1"}
+    """)
+    proc = cli(tmp_path, "up", "--output", "plain")
+    assert proc.returncode == 1
+    assert "tok-123456789" not in proc.stdout + proc.stderr
+    assert "*** and again ***" in proc.stdout
+    logs = list((tmp_path / ".flowrun" / "runs").glob("*/leak.log"))
+    assert logs and "tok-123456789" not in logs[0].read_text()
+    assert logs[0].read_text() == "*** and again ***\n"

@@ -1,0 +1,291 @@
+"""``--json FILE``: the machine-readable run report, and the run record every report file is built from.
+
+The document is ``{"schema": "flowrun.run-report", "version": 1, ...}``; its fields are
+listed in docs/format.md (*Reports*) and checked by docs/run-report.schema.json.
+Timestamps are given twice: ISO-8601 in UTC with milliseconds (``started``:
+``2026-01-31T12:00:00.123Z``) and Unix epoch seconds (``started_epoch``); durations are
+seconds. A new field may appear within a version; ``version`` changes when a field
+is renamed, removed or changes meaning.
+
+``RunRecorder`` collects the events of one run (every attempt of every step) and,
+when ``RunFinished`` arrives, hands the finished ``RunRecord`` to ``render``; the
+JUnit and HTML reports subclass it. A report that cannot be written is reported
+on stderr and does not change the run's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flowrun.events import RunFinished, RunStarted, StepFinished, StepStarted, StepStatus
+from flowrun.report.base import Event
+from flowrun.report.logs import log_file_name
+
+__all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "AttemptRecord", "JsonReport", "RunRecord", "RunRecorder", "StepRecord",
+           "clean_text", "critical_path", "iso_utc", "write_atomically"]
+
+SCHEMA_NAME = "flowrun.run-report"
+SCHEMA_VERSION = 1
+#: every final state, in the order reports list them
+FINAL_STATES = ("success", "failed", "timed_out", "cancelled", "skipped", "cached")
+
+_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    """Text safe for XML and HTML: terminal escape sequences and control characters removed."""
+    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+
+
+def iso_utc(epoch: float | None) -> str | None:
+    """``2026-01-31T12:00:00.123Z`` for an epoch time, None for None."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(round(epoch, 3), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` (parent folders created) so readers never see half a file."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass
+class AttemptRecord:
+    """One try of a step: when it ran and how it ended."""
+
+    attempt: int
+    started: float
+    ended: float | None = None
+    status: StepStatus | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class StepRecord:
+    """One step over the whole run (all attempts)."""
+
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    exit_code: int | None = None
+    started: float | None = None
+    ended: float | None = None
+    reason: str = ""
+    allowed_failure: bool = False
+    command: str | None = None
+    log: str | None = None
+    history: list[AttemptRecord] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.history)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return max(0.0, self.ended - self.started)
+
+
+@dataclass
+class RunRecord:
+    """A finished run as the report files show it; ``steps`` is in plan order."""
+
+    workflow: str
+    run_id: str
+    started: float
+    file: str | None = None
+    log_dir: str | None = None
+    jobs: int = 0
+    ended: float = 0.0
+    exit_code: int = 0
+    interrupted_by: str | None = None
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    #: see ``critical_path``; empty when the dependencies were not given
+    critical_path: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    def counts(self) -> dict[str, int]:
+        """Steps per final state (every state listed, zeros included)."""
+        counts = dict.fromkeys(FINAL_STATES, 0)
+        for step in self.steps.values():
+            counts[step.status.value] = counts.get(step.status.value, 0) + 1
+        return counts
+
+
+def release_time(pred: StepRecord, step: StepRecord, tolerance: float) -> float:
+    """When ``pred`` let ``step`` start: its end (a dependency) or its start (a pipe producer beside it)."""
+    assert pred.ended is not None and pred.started is not None and step.started is not None
+    return pred.ended if pred.ended <= step.started + tolerance else pred.started
+
+
+def critical_path(record: RunRecord, dependencies: Mapping[str, Sequence[str]]) -> list[str]:
+    """The chain of steps ending last, each started right when what it waited for released it.
+
+    From the step that ended last, walk back to the predecessor (``depends_on`` or
+    ``stdin`` producer) with the latest release, as long as the step started within
+    50ms (or 1% of the run) of that release; a step that waited for a job slot or a
+    lock ends the chain.
+    """
+    ran = {n: s for n, s in record.steps.items() if s.started is not None and s.ended is not None}
+    if not ran:
+        return []
+    tolerance, order = max(0.05, 0.01 * record.duration), list(record.steps)
+    chain = [max(ran, key=lambda n: (ran[n].ended, order.index(n)))]
+    while True:
+        step = ran[chain[-1]]
+        releases = [(release_time(ran[p], step, tolerance), p) for p in dependencies.get(chain[-1], ())
+                    if p in ran and p not in chain]
+        if not releases:
+            break
+        release, best = max(releases, key=lambda pair: pair[0])
+        if abs(step.started - release) > tolerance:  # type: ignore[operator]
+            break
+        chain.append(best)
+    return chain[::-1]
+
+
+class RunRecorder:
+    """Builds a RunRecord from events; writes ``render(record)`` to ``path`` when the run ends."""
+
+    #: how error messages name this report
+    kind = "report"
+
+    def __init__(self, path: str, *, dependencies: Mapping[str, Sequence[str]] | None = None,
+                 workflow_file: str | None = None) -> None:
+        self.path = os.path.abspath(path)
+        self.dependencies = None if dependencies is None else dict(dependencies)
+        self.workflow_file = os.path.abspath(workflow_file) if workflow_file else None
+        self.record: RunRecord | None = None
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.record = RunRecord(event.workflow, event.run_id, time.time(), self.workflow_file,
+                                    event.log_dir, event.jobs, steps={n: StepRecord(n) for n in event.steps})
+            return
+        record = self.record
+        if record is None:
+            return
+        if isinstance(event, StepStarted):
+            step = record.steps.setdefault(event.step, StepRecord(event.step))
+            step.history.append(AttemptRecord(event.attempt, event.at))
+            step.command = event.command
+            if step.started is None:
+                step.started = event.at
+        elif isinstance(event, StepFinished):
+            self._finished(record.steps.setdefault(event.step, StepRecord(event.step)), event)
+        elif isinstance(event, RunFinished):
+            self._close(record, event)
+            try:
+                write_atomically(self.path, self.render(record))
+            except Exception as exc:  # a report must not turn a finished run into a traceback
+                print(f"flowrun: could not write the {self.kind} {self.path}: {exc}", file=sys.stderr)
+
+    @staticmethod
+    def _finished(step: StepRecord, event: StepFinished) -> None:
+        if step.history and step.history[-1].ended is None:
+            last = step.history[-1]
+            last.ended = event.ended if event.ended is not None else time.time()
+            last.status, last.exit_code = event.status, event.exit_code
+        if event.will_retry:
+            return
+        step.status, step.exit_code, step.reason = event.status, event.exit_code, event.reason
+        step.allowed_failure = event.allowed_failure
+        if step.started is None:
+            step.started = event.started
+        step.ended = event.ended if step.started is not None else None
+
+    def _close(self, record: RunRecord, event: RunFinished) -> None:
+        record.ended = time.time()
+        record.exit_code, record.interrupted_by = event.exit_code, event.interrupted_by
+        for name, step in record.steps.items():
+            if not step.status.is_final:
+                step.status = event.statuses.get(name, step.status)
+            for attempt in step.history:
+                if attempt.ended is None:
+                    attempt.ended = record.ended
+            if step.started is not None and step.ended is None:
+                step.ended = record.ended
+            if record.log_dir:
+                path = os.path.join(record.log_dir, log_file_name(name))
+                step.log = path if os.path.exists(path) else None
+        if self.dependencies is not None:
+            record.critical_path = critical_path(record, self.dependencies)
+
+    def render(self, record: RunRecord) -> str:
+        raise NotImplementedError
+
+
+def _times(started: float | None, ended: float | None) -> dict[str, object]:
+    return {
+        "started": iso_utc(started),
+        "started_epoch": None if started is None else round(started, 3),
+        "ended": iso_utc(ended),
+        "ended_epoch": None if ended is None else round(ended, 3),
+        "duration": None if started is None or ended is None else round(max(0.0, ended - started), 3),
+    }
+
+
+def report_document(record: RunRecord) -> dict[str, object]:
+    """The JSON document (version 1) for a finished run."""
+    steps = []
+    for step in record.steps.values():
+        steps.append({
+            "name": step.name,
+            "status": step.status.value,
+            "exit_code": step.exit_code,
+            "attempts": step.attempts,
+            **_times(step.started, step.ended),
+            "log": step.log,
+            "reason": step.reason,
+            "allowed_failure": step.allowed_failure,
+            "command": step.command,
+            "history": [
+                {"attempt": a.attempt, "status": a.status.value if a.status else None, "exit_code": a.exit_code,
+                 **_times(a.started, a.ended)}
+                for a in step.history
+            ],
+        })
+    return {
+        "schema": SCHEMA_NAME,
+        "version": SCHEMA_VERSION,
+        "workflow": record.workflow,
+        "file": record.file,
+        "run_id": record.run_id,
+        **_times(record.started, record.ended),
+        "exit_code": record.exit_code,
+        "interrupted_by": record.interrupted_by,
+        "jobs": record.jobs,
+        "log_dir": record.log_dir,
+        "counts": record.counts(),
+        "critical_path": record.critical_path,
+        "steps": steps,
+    }
+
+
+class JsonReport(RunRecorder):
+    """Writes the ``flowrun.run-report`` JSON document when the run ends."""
+
+    kind = "JSON report"
+
+    def render(self, record: RunRecord) -> str:
+        return json.dumps(report_document(record), indent=2, ensure_ascii=False) + "\n"

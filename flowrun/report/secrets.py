@@ -1,0 +1,72 @@
+"""Mask the values of ``secrets:`` in everything flowrun writes (SPEC §1).
+
+A ``Masker`` sits in front of every other reporter. Output arrives in chunks, so
+a secret can be split across two writes: the masker holds back the last
+``len(longest secret) - 1`` bytes of each step's stream until more arrives or the
+step ends, so a split value is still caught.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from flowrun.events import OutputChunk, SchedulerNote, StepFinished, StepStarted
+from flowrun.report.base import Event, Reporter
+
+__all__ = ["MASK", "Masker"]
+
+MASK = b"***"
+
+
+class Masker:
+    """Replaces secret values with ``***`` in events before passing them on."""
+
+    def __init__(self, secrets: list[str], downstream: Reporter) -> None:
+        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.downstream = downstream
+        self.hold = max((len(v.encode()) for v in values), default=1) - 1
+        self._bytes = re.compile(b"|".join(re.escape(v.encode()) for v in values)) if values else None
+        self._text = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        self._carry: dict[str, bytes] = {}
+
+    def mask_text(self, text: str) -> str:
+        return self._text.sub("***", text) if self._text is not None else text
+
+    def handle(self, event: Event) -> None:
+        if self._bytes is None:
+            self.downstream.handle(event)
+            return
+        if isinstance(event, OutputChunk):
+            self._chunk(event)
+            return
+        if isinstance(event, StepFinished):
+            rest = self._carry.pop(event.step, b"")
+            if rest:
+                self.downstream.handle(OutputChunk(event.step, self._bytes.sub(MASK, rest)))
+            event = dataclasses.replace(event, reason=self.mask_text(event.reason))
+        elif isinstance(event, StepStarted):
+            event = dataclasses.replace(event, command=self.mask_text(event.command))
+        elif isinstance(event, SchedulerNote):
+            event = dataclasses.replace(event, message=self.mask_text(event.message))
+        self.downstream.handle(event)
+
+    def _chunk(self, event: OutputChunk) -> None:
+        assert self._bytes is not None
+        data = self._carry.pop(event.step, b"") + event.data
+        # everything before `safe` can be released: no secret starting there can
+        # still grow into bytes that have not arrived yet
+        safe = max(0, len(data) - self.hold)
+        out = bytearray()
+        position = 0
+        for match in self._bytes.finditer(data):
+            if match.start() >= safe:
+                break
+            out += data[position:match.start()] + MASK
+            position = match.end()
+        release = max(safe, position)
+        out += data[position:release]
+        if release < len(data):
+            self._carry[event.step] = data[release:]
+        if out:
+            self.downstream.handle(OutputChunk(event.step, bytes(out)))

@@ -1,0 +1,54 @@
+"""`flowrun logs`: last run, one step, --run, -f, and pruning of old runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.integration.harness import cli, flowrun_cmd, wait_for, write
+
+
+def test_logs_of_last_run_and_of_one_step(tmp_path: Path) -> None:
+    write(tmp_path, """
+        steps:
+          a: {run: "echo alpha"}
+          bb: {run: "echo beta; printf 'no newline'"}
+    """)
+    assert cli(tmp_path, "up").returncode == 0
+    everything = cli(tmp_path, "logs")
+    assert everything.returncode == 0
+    assert everything.stdout.splitlines() == ["a  | alpha", "bb | beta", "bb | no newline"]
+    assert cli(tmp_path, "logs", "bb").stdout == "beta\nno newline"
+    run_id = next((tmp_path / ".flowrun" / "runs").iterdir()).name
+    assert cli(tmp_path, "logs", "a", "--run", run_id).stdout == "alpha\n"
+    assert cli(tmp_path, "logs", "zz").returncode == 2
+    assert cli(tmp_path, "logs", "--run", "nope").returncode == 2
+
+
+def test_logs_follow_prints_until_the_run_ends(tmp_path: Path) -> None:
+    write(tmp_path, """
+        steps:
+          slow: {run: "echo first; while [ ! -e go ]; do sleep 0.01; done; echo second"}
+    """)
+    up = subprocess.Popen(flowrun_cmd("up", "-q"), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        runs = tmp_path / ".flowrun" / "runs"
+        wait_for(lambda: runs.exists() and any(p.glob("slow.log") for p in runs.iterdir()), what="log")
+        follow = subprocess.Popen(flowrun_cmd("logs", "-f"), cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL)
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "slow | first\n"
+        (tmp_path / "go").touch()
+        rest, _ = follow.communicate(timeout=30)
+        assert rest == "slow | second\n"
+        assert follow.returncode == 0
+    finally:
+        assert up.wait(timeout=30) == 0
+
+
+def test_old_runs_are_pruned(tmp_path: Path) -> None:
+    write(tmp_path, "steps: {a: {run: 'true'}}\n")
+    for _ in range(4):
+        assert cli(tmp_path, "up", env={"FLOWRUN_KEEP_RUNS": "2"}).returncode == 0
+    assert len(list((tmp_path / ".flowrun" / "runs").iterdir())) == 2
