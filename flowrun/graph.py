@@ -39,6 +39,18 @@ class Plan:
     def __post_init__(self) -> None:
         if not self.pipeline_of:
             self.pipeline_of = {m: i for i, group in enumerate(self.pipelines) for m in group}
+        # adjacency as plain dicts: the scheduler asks these once or more per step
+        self._deps: dict[str, dict[str, Condition]] = {n: {} for n in self.graph.nodes}
+        self._dependents: dict[str, list[str]] = {n: [] for n in self.graph.nodes}
+        self._producer: dict[str, str] = {}
+        self._consumers: dict[str, list[str]] = {n: [] for n in self.graph.nodes}
+        for u, v, d in self.graph.edges(data=True):
+            if d["kind"] == "dep":
+                self._deps[v][u] = d["condition"]
+                self._dependents[u].append(v)
+            else:
+                self._producer[v] = u
+                self._consumers[u].append(v)
 
     @property
     def order(self) -> list[str]:
@@ -46,20 +58,16 @@ class Plan:
 
     def dependencies(self, name: str) -> dict[str, Condition]:
         """Steps ``name`` waits for, with their conditions."""
-        g = self.graph
-        return {u: d["condition"] for u, _, d in g.in_edges(name, data=True) if d["kind"] == "dep"}
+        return self._deps[name]
 
     def dependents(self, name: str) -> list[str]:
-        return [v for _, v, d in self.graph.out_edges(name, data=True) if d["kind"] == "dep"]
+        return self._dependents[name]
 
     def producer(self, name: str) -> str | None:
-        for u, _, d in self.graph.in_edges(name, data=True):
-            if d["kind"] == "pipe":
-                return u
-        return None
+        return self._producer.get(name)
 
     def consumers(self, name: str) -> list[str]:
-        return [v for _, v, d in self.graph.out_edges(name, data=True) if d["kind"] == "pipe"]
+        return self._consumers[name]
 
     def resolve_targets(self, targets: Iterable[str]) -> set[str]:
         """Instance names for ``up STEP...`` (a matrix step's name selects all its instances)."""
@@ -112,6 +120,11 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     problems: list[Diagnostic] = []
     g: nx.DiGraph = nx.DiGraph()
     g.add_nodes_from((inst.name, {"inst": inst, "index": i}) for i, inst in enumerate(instances))
+    index = {inst.name: i for i, inst in enumerate(instances)}
+    edges: list[tuple[str, str, dict[str, object]]] = []
+    # attribute dicts shared per kind/condition: networkx copies them into each edge
+    dep_attrs = {c: {"kind": "dep", "condition": c} for c in Condition}
+    pipe_attrs = {"kind": "pipe", "condition": Condition.SUCCESS}
     seen_bases: set[str] = set()
     for inst in instances:
         step, base = inst.step, inst.base
@@ -133,8 +146,8 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                         f"step {base!r} depends on itself",
                     ))
                 continue
-            for upstream in by_base[dep]:
-                g.add_edge(upstream, inst.name, kind="dep", condition=condition)
+            attrs = dep_attrs[condition]
+            edges.extend((upstream, inst.name, attrs) for upstream in by_base[dep])
         if isinstance(step.stdin, str):
             producer = step.stdin
             where = src.value(("steps", base, "stdin"))
@@ -160,15 +173,24 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                         f"remove {producer!r} from depends_on",
                     ))
             else:
-                g.add_edge(by_base[producer][0], inst.name, kind="pipe", condition=Condition.SUCCESS)
+                edges.append((by_base[producer][0], inst.name, pipe_attrs))
     if problems:
         raise WorkflowError(problems)
-    plan_problems = _check_cycles(g, workflow, instances)
-    if plan_problems:
-        raise WorkflowError(plan_problems)
-    pipelines, plan_problems = _pipelines(g, workflow)
-    if plan_problems:
-        raise WorkflowError(plan_problems)
+    g.add_edges_from(edges)
+    forward = all(index[u] < index[v] for u, v, _ in edges)
+    piped = any(attrs is pipe_attrs for _, _, attrs in edges)
+    if not forward:  # only a file with a backward edge can hold a cycle
+        plan_problems = _check_cycles(g, workflow, instances)
+        if plan_problems:
+            raise WorkflowError(plan_problems)
+    if not piped:  # every step is its own unit; file order is a topological order or is made one
+        order = [inst.name for inst in instances] if forward else list(
+            nx.lexicographical_topological_sort(g, key=index.__getitem__))
+        pipelines: list[tuple[str, ...]] = [(name,) for name in order]
+    else:
+        pipelines, plan_problems = _pipelines(g, workflow)
+        if plan_problems:
+            raise WorkflowError(plan_problems)
     return Plan(g, {inst.name: inst for inst in instances}, pipelines)
 
 

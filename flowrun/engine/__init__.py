@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Iterable, Sequence
 
@@ -31,6 +32,9 @@ async def arun(
 ) -> RunResult:
     """Run ``workflow`` inside a running event loop; see ``run``."""
     plan = plan_for(workflow)
+    # the loaded workflow lives as long as the run: keep the cyclic GC off it
+    gc.collect()
+    gc.freeze()
     if targets:
         plan = plan.select(targets)
     run_id = run_id or new_run_id()
@@ -53,6 +57,7 @@ async def arun(
         return await scheduler.run()
     finally:
         logs.close()
+        gc.unfreeze()
 
 
 def secret_values(workflow: Workflow) -> list[str]:

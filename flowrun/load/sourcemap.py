@@ -1,8 +1,11 @@
-"""Map every key path of a YAML document to where its key and value were written."""
+"""Map every key path of a YAML document to where its key and value were written.
+
+Positions are needed only when something is wrong, so a map made with the
+document's bytes builds itself on the first lookup (a second, position-keeping
+parse): a valid 10,000-step file never pays for 100,000 path tuples.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from flowrun.errors import Position
 
@@ -11,18 +14,38 @@ __all__ = ["Path", "SourceMap"]
 Path = tuple[str | int, ...]
 
 
-@dataclass
 class SourceMap:
     """Key path → position, kept by the loader so later errors point into the file."""
 
-    file: str
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    def __init__(self, file: str, data: bytes | None = None) -> None:
+        self.file = file
+        self._data = data
+        self._keys: dict[Path, tuple[int, int]] = {}
+        self._values: dict[Path, tuple[int, int]] = {}
+
+    def _ensure(self) -> None:
+        if self._data is None:
+            return
+        data, self._data = self._data, None
+        from flowrun.load.yamlnodes import read_yaml
+
+        _, full = read_yaml(data, self.file, positions=True)
+        self._keys, self._values = full._keys, full._values
+
+    @property
+    def keys(self) -> dict[Path, tuple[int, int]]:
+        self._ensure()
+        return self._keys
+
+    @property
+    def values(self) -> dict[Path, tuple[int, int]]:
+        self._ensure()
+        return self._values
 
     def _nearest(self, table: dict[Path, tuple[int, int]], path: Path) -> Position:
         probe = tuple(path)
         while True:
-            hit = table.get(probe) or self.values.get(probe)
+            hit = table.get(probe) or self._values.get(probe)
             if hit is not None:
                 return Position(self.file, hit[0], hit[1])
             if not probe:

@@ -135,13 +135,16 @@ def _pos(file: str, mark: Any) -> Position:
     return Position(file, mark.line + 1, mark.column + 1)
 
 
-def read_yaml(data: bytes, file: str) -> tuple[Any, SourceMap]:
-    """Parse one YAML document into plain data; raise YamlProblem on the first problem."""
-    smap = SourceMap(file)
+def read_yaml(data: bytes, file: str, *, positions: bool = False) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain data; raise YamlProblem on the first problem.
+
+    ``positions=False`` returns a SourceMap that re-reads ``data`` on first use.
+    """
+    smap = SourceMap(file) if positions else SourceMap(file, data)
     parser = None
     try:
         parser = _Parser(data)
-        return _compose(parser, file, smap), smap
+        return _compose(parser, file, smap if positions else None), smap
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(file, mark) if mark is not None else Position(file)
@@ -171,7 +174,7 @@ def _char_at(data: bytes, pos: Position) -> str:
     return text[pos.column - 1] if 0 < pos.column <= len(text) else ""
 
 
-def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - one state machine
+def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C901 - one state machine
     anchors: dict[str, tuple[Any, int]] = {}
     stack: list[_Frame] = []
     root: Any = None
@@ -192,7 +195,8 @@ def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - on
         return (*top.path, top.key)
 
     def note_value(mark: Any) -> None:
-        smap.values[child_path() if stack else ()] = (mark.line + 1, mark.column + 1)
+        if smap is not None:
+            smap._values[child_path() if stack else ()] = (mark.line + 1, mark.column + 1)
 
     def merge(top: _Frame, value: Any, mark: Any) -> None:
         assert isinstance(top.container, dict) and top.explicit is not None
@@ -228,7 +232,8 @@ def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - on
                 raise problem(mark, f"duplicate key {value!r}")
             else:
                 top.explicit.add(value)
-                smap.keys[(*top.path, value)] = (mark.line + 1, mark.column + 1)
+                if smap is not None:
+                    smap._keys[(*top.path, value)] = (mark.line + 1, mark.column + 1)
             top.key = value
         else:
             if top.merge_pending:
@@ -281,8 +286,10 @@ def _compose(parser: Any, file: str, smap: SourceMap) -> Any:  # noqa: C901 - on
                 raise problem(mark, "mapping keys must be plain text")
             if len(stack) >= MAX_DEPTH:
                 raise problem(mark, f"nesting deeper than {MAX_DEPTH} levels")
-            path = child_path() if stack else ()
-            smap.values[path] = (mark.line + 1, mark.column + 1)
+            path: Path = ()
+            if smap is not None:
+                path = child_path() if stack else ()
+                smap._values[path] = (mark.line + 1, mark.column + 1)
             if kind is yaml.SequenceStartEvent:
                 stack.append(_Frame([], path, event.anchor))
             else:

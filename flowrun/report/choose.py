@@ -1,31 +1,48 @@
-"""Pick the console reporters for an output mode (``--output``)."""
+"""Pick the console reporters for an output mode (``--output``).
+
+``tty``: the rich live view (``LiveView``) and the summary as a rich table.
+``plain``: prefixed lines without colour, flushed per line (``PlainPrinter``).
+``github``: plain lines in ``::group::`` blocks and ``::error`` annotations
+(``GitHubPrinter``). In every mode the summary comes last, after the printer
+has finished (the live view is stopped by then).
+"""
 
 from __future__ import annotations
 
 import sys
 
-from flowrun.report.base import Reporter
+from flowrun.events import RunStarted
+from flowrun.report.base import Event, Reporter
+from flowrun.report.github import GitHubPrinter
+from flowrun.report.live import LiveView
 from flowrun.report.logs import log_file_name
 from flowrun.report.plain import PlainPrinter
 from flowrun.report.summary import Summary
 
-__all__ = ["console_reporters"]
+__all__ = ["MODES", "console_reporters"]
+
+MODES = ("tty", "plain", "github")
 
 
 def console_reporters(mode: str, *, quiet: bool = False, verbose: bool = False, base_dir: str = ".") -> list[Reporter]:
-    """Reporters that print a run: prefixed lines, then the summary."""
-    tty = mode == "tty"
-    printer = PlainPrinter(sys.stdout, colour=tty, quiet=quiet, verbose=verbose)
-    summary = _SummaryWithLogs(sys.stdout, rich_table=tty, quiet=quiet)
+    """Reporters that print a run in ``mode`` (tty, plain or github): the printer, then the summary."""
+    printer: Reporter
+    if mode == "tty":
+        printer = LiveView(sys.stdout, quiet=quiet, verbose=verbose)
+    elif mode == "github":
+        printer = GitHubPrinter(sys.stdout, quiet=quiet, verbose=verbose)
+    elif mode == "plain":
+        printer = PlainPrinter(sys.stdout, quiet=quiet, verbose=verbose)
+    else:
+        raise ValueError(f"unknown output mode {mode!r}: expected one of {', '.join(MODES)}")
+    summary = _SummaryWithLogs(sys.stdout, rich_table=mode == "tty", quiet=quiet)
     return [printer, summary]
 
 
 class _SummaryWithLogs(Summary):
     """A Summary that learns the log folder from the RunStarted event."""
 
-    def handle(self, event):  # type: ignore[no-untyped-def]
-        from flowrun.events import RunStarted
-
+    def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted) and event.log_dir:
             folder = event.log_dir
             self.log_path = lambda step: f"{folder}/{log_file_name(step)}"

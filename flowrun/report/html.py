@@ -50,10 +50,16 @@ def _label(step: StepRecord) -> str:
     return step.status.value.replace("_", " ") + (" (allowed)" if step.allowed_failure else "")
 
 
+def _reason(step: StepRecord) -> str:
+    """The step's reason, unless it only repeats its exit code or status."""
+    same = (f"exit code {step.exit_code}", step.status.value, step.status.value.replace("_", " "))
+    return "" if step.reason in same else step.reason
+
+
 def _exit(step: StepRecord) -> str:
-    """`` (exit 3)`` plus the reason when it says more than the exit code."""
+    """`` (exit 3)`` and the reason, if it says more."""
     text = "" if step.exit_code is None else f" (exit {step.exit_code})"
-    return text + (f" — {step.reason}" if step.reason and step.reason != f"exit code {step.exit_code}" else "")
+    return text + (f" — {_reason(step)}" if _reason(step) else "")
 
 
 def _svg(record: RunRecord) -> str:
@@ -126,7 +132,7 @@ def _table(record: RunRecord) -> str:
         start = "–" if step.started is None else "+" + _clock(max(0.0, step.started - record.started))
         critical = step.name in record.critical_path
         marker = ' data-critical="true"' if critical else ""
-        notes = ([_e(step.reason)] if step.reason else []) + ([_CRIT] if critical else [])
+        notes = ([_e(_reason(step))] if _reason(step) else []) + ([_CRIT] if critical else [])
         if step.status in _FAILED:
             notes.append(f'<a href="#log-{i}">log tail ↓</a>')
         rows.append(
@@ -162,9 +168,10 @@ def render_html(record: RunRecord) -> str:
     else:
         verdict = ("passed", "Passed") if record.exit_code == 0 else ("failed", f"Failed · exit {record.exit_code}")
     counts = record.counts()
+    allowed = {s: sum(1 for x in record.steps.values() if x.status.value == s and x.allowed_failure) for s in counts}
     chips = [f'<li class="chip">{len(record.steps)} steps</li>'] + [
-        f'<li class="chip"><i class="dot s-{state}"></i>{n} {state.replace("_", " ")}</li>'
-        for state, n in counts.items() if n]
+        f'<li class="chip"><i class="dot s-{state}"></i>{n} {state.replace("_", " ")}'
+        f'{f" ({allowed[state]} allowed)" if allowed[state] else ""}</li>' for state, n in counts.items() if n]
     meta = [("Run id", f"<code>{_e(record.run_id)}</code>"), ("Started (UTC)", _e(iso_utc(record.started))),
             ("Duration", _clock(record.duration)), ("Exit code", str(record.exit_code)),
             ("Jobs", str(record.jobs or "–"))]

@@ -336,10 +336,12 @@ class Workflow(_Model):
     _source: Any = PrivateAttr(default=None)
     _dotenv: dict[str, str] = PrivateAttr(default_factory=dict)
     _plan: Any = PrivateAttr(default=None)
+    _base_dir: str = PrivateAttr(default="")
 
     def attach(self, *, path: str, source: Locator | None, dotenv: dict[str, str]) -> None:
         """Record where this workflow came from (called by ``flowrun.load``)."""
         self._path, self._source, self._dotenv = path, source, dict(dotenv)
+        self._base_dir = os.path.dirname(os.path.abspath(path)) if path else ""
 
     @property
     def path(self) -> str:
@@ -349,7 +351,7 @@ class Workflow(_Model):
     @property
     def base_dir(self) -> str:
         """Folder that relative paths in the file resolve against."""
-        return os.path.dirname(os.path.abspath(self._path)) if self._path else os.getcwd()
+        return self._base_dir or os.getcwd()
 
     @property
     def source(self) -> Locator:

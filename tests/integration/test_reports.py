@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -158,6 +159,8 @@ def test_interrupted_run_still_writes_every_report(tmp_path: Path) -> None:
     proc = subprocess.Popen(flowrun_cmd("up", "--output", "plain", *REPORT_ARGS), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
+    watchdog = threading.Timer(30, proc.kill)  # a hung run must not hang the test on readline
+    watchdog.start()
     try:
         assert proc.stdout is not None
         seen = []
@@ -170,6 +173,7 @@ def test_interrupted_run_still_writes_every_report(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
