@@ -12,11 +12,16 @@ from flowrun.engine.scheduler import Scheduler
 from flowrun.graph import plan_for
 from flowrun.process.executor import Executor
 from flowrun.report.base import Reporter, Reporters
+from flowrun.report.files import plan_dependencies
+from flowrun.report.jsonreport import JsonReport
 from flowrun.report.logs import LogWriter, new_run_id
 from flowrun.report.secrets import Masker
 from flowrun.spec.model import Workflow
 
-__all__ = ["RunResult", "StepResult", "arun", "run", "secret_values"]
+#: file name of the JSON run report written into every run's log folder
+RUN_REPORT = "report.json"
+
+__all__ = ["RUN_REPORT", "RunResult", "StepResult", "arun", "run", "secret_values"]
 
 
 async def arun(
@@ -44,7 +49,10 @@ async def arun(
         from flowrun.process.local import LocalExecutor
 
         executor = LocalExecutor()
-    reporter: Reporter = Reporters([logs, *reporters])
+    # the run's own report beside its logs (what `flowrun logs` and tools can read back)
+    own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
+                            workflow_file=workflow.path or None, private=True)
+    reporter: Reporter = Reporters([logs, *reporters, own_report])
     secrets = secret_values(workflow)
     if secrets:
         reporter = Masker(secrets, reporter)

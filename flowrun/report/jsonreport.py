@@ -52,13 +52,17 @@ def iso_utc(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(round(epoch, 3), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` (parent folders created) so readers never see half a file."""
+def write_atomically(path: str, text: str, private: bool = False) -> None:
+    """Write ``text`` to ``path`` (parent folders created) so readers never see half a file.
+
+    ``private`` files (inside ``.flowrun/``) are created 0600.
+    """
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+        with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     finally:
@@ -171,8 +175,9 @@ class RunRecorder:
     kind = "report"
 
     def __init__(self, path: str, *, dependencies: Mapping[str, Sequence[str]] | None = None,
-                 workflow_file: str | None = None) -> None:
+                 workflow_file: str | None = None, private: bool = False) -> None:
         self.path = os.path.abspath(path)
+        self.private = private
         self.dependencies = None if dependencies is None else dict(dependencies)
         self.workflow_file = os.path.abspath(workflow_file) if workflow_file else None
         self.record: RunRecord | None = None
@@ -196,7 +201,7 @@ class RunRecorder:
         elif isinstance(event, RunFinished):
             self._close(record, event)
             try:
-                write_atomically(self.path, self.render(record))
+                write_atomically(self.path, self.render(record), self.private)
             except Exception as exc:  # a report must not turn a finished run into a traceback
                 print(f"flowrun: could not write the {self.kind} {self.path}: {exc}", file=sys.stderr)
 

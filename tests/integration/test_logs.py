@@ -52,3 +52,15 @@ def test_old_runs_are_pruned(tmp_path: Path) -> None:
     for _ in range(4):
         assert cli(tmp_path, "up", env={"FLOWRUN_KEEP_RUNS": "2"}).returncode == 0
     assert len(list((tmp_path / ".flowrun" / "runs").iterdir())) == 2
+
+
+def test_each_run_folder_holds_its_json_report(tmp_path: Path) -> None:
+    import json
+
+    write(tmp_path, "steps: {a: {run: 'echo hi'}, b: {run: 'exit 3', depends_on: [a]}}\n")
+    assert cli(tmp_path, "up").returncode == 1
+    (report,) = (tmp_path / ".flowrun" / "runs").glob("*/report.json")
+    document = json.loads(report.read_text())
+    assert [(s["name"], s["status"], s["exit_code"]) for s in document["steps"]] == [
+        ("a", "success", 0), ("b", "failed", 3)]
+    assert oct(report.stat().st_mode & 0o777) == oct(0o600)
