@@ -22,12 +22,12 @@ can be read by the runner as a workflow command.
 
 from __future__ import annotations
 
-import re
 from tempfile import SpooledTemporaryFile
 from typing import BinaryIO
 
 from flowrun.events import OutputChunk, RunFinished, SchedulerNote, StepFinished, StepStarted, StepStatus
 from flowrun.report.base import Event
+from flowrun.report.live import clean_line
 from flowrun.report.plain import PlainPrinter
 from flowrun.report.summary import TAIL_LINES
 
@@ -36,7 +36,6 @@ __all__ = ["GitHubPrinter", "escape_data", "escape_property"]
 _SPOOL_MEMORY = 1 << 20
 _TAIL_BYTES = 16 * 1024
 _MAX_TAIL_LINE = 500
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])?")
 
 Spool = SpooledTemporaryFile
 
@@ -165,8 +164,10 @@ class GitHubPrinter(PlainPrinter):
 
     def _annotate(self) -> None:
         for event, tail in self._failures:
-            lines = _ANSI.sub("", tail.decode(errors="replace")).splitlines()[-TAIL_LINES:]
-            lines = [line.rsplit("\r", 1)[-1][:_MAX_TAIL_LINE] for line in lines]
+            lines = tail.decode(errors="replace").rstrip("\r\n").split("\n")
+            if len(tail) >= _TAIL_BYTES:
+                lines = lines[1:]  # it may be cut
+            lines = [clean_line(line, keep_colour=False)[:_MAX_TAIL_LINE] for line in lines[-TAIL_LINES:]]
             status = "timed out" if event.status is StepStatus.TIMED_OUT else "failed"
             message = "\n".join(lines) or event.reason or status
             kind = "warning" if event.allowed_failure else "error"

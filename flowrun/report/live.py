@@ -1,22 +1,17 @@
 """TTY console output: a rich live view of the running steps, step output scrolling above it.
 
-The live region (redrawn at most ``REFRESH_PER_SECOND`` times a second) shows one
-line per running step — spinner, name, elapsed time, time left before its
-timeout — capped at ``MAX_RUNNING_LINES`` with ``+N more``, then a progress bar
-with the counts of steps done, running and waiting. Step output scrolls above it,
-each line prefixed by the step's coloured ``name |`` (docker compose style).
+The live region, redrawn ``REFRESH_PER_SECOND`` times a second, shows one line per
+running step (spinner, name, elapsed, time left before its timeout; at most
+``MAX_RUNNING_LINES``, then ``+N more``) and a progress bar with the counts of steps
+done, running and waiting. Output lines scroll above it behind a coloured ``name |``.
 
-Throughput: the engine's thread only splits complete lines off the chunks it
-gets and queues them; a ticker thread decodes (``errors="replace"``), cleans and
-prints everything queued in one ``console.print`` per tick, as pre-built
-segments (no markup parsing, so ``[bold]`` prints literally). When more than
-``_BACKLOG`` bytes wait, the engine's thread prints them itself: a slow
-terminal slows the run down rather than filling memory.
-
-Output cleaning: a line shows what follows its last ``\\r`` (progress bars);
-colour codes (SGR) pass through and are reset at the end of the line; other
-escape sequences and control characters are dropped, so no step can move the
-cursor or garble the view. ``-q`` prints no live region and no output lines.
+The engine's thread only splits complete lines off each chunk and queues them; a
+ticker thread decodes them (``errors="replace"``), cleans them and prints the whole
+queue in one ``console.print`` of pre-built segments per tick (no markup: ``[bold]``
+prints literally). Past ``_BACKLOG`` queued bytes the engine's thread prints them
+itself, so a slow terminal slows the run instead of filling memory. A line shows what
+follows its last ``\\r``; colour codes pass (reset at the line end), other escape
+sequences and control characters are dropped. ``-q``: no live region, no output lines.
 """
 
 from __future__ import annotations
@@ -40,10 +35,8 @@ from rich.text import Text
 from flowrun.durations import format_duration
 from flowrun.events import (
     FINAL_FAILURES,
-    OutputChunk,
     RunFinished,
     RunStarted,
-    SchedulerNote,
     StepFinished,
     StepStarted,
     StepStatus,
@@ -55,13 +48,11 @@ __all__ = ["MAX_RUNNING_LINES", "REFRESH_PER_SECOND", "LiveView", "clean_line"]
 
 REFRESH_PER_SECOND = 10
 MAX_RUNNING_LINES = 10
-_BACKLOG = 1 << 20
-_MAX_PARTIAL = 64 * 1024
+_BACKLOG = 1 << 18
 _PALETTE = ("cyan", "yellow", "green", "magenta", "blue",
             "bright_cyan", "bright_yellow", "bright_green", "bright_magenta", "bright_blue")
-_ESCAPE = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\|$)|[PX^_][^\x1b]*(?:\x1b\\|$)|[ -/]*[0-~])?"
-)
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\|$)|[PX^_][^\x1b]*(?:\x1b\\|$)"
+                     r"|[ -/]*[0-~])?")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f]")
 _NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -71,14 +62,12 @@ def clean_line(line: str, keep_colour: bool = True) -> str:
     """What a line should show on a terminal that no step output may take over."""
     if "\r" in line:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    line = _CONTROL.sub("", line)
     if "\x1b" in line:
         def keep(match: re.Match[str]) -> str:
             return match.group(0) if keep_colour and _SGR.fullmatch(match.group(0)) else ""
         line = _ESCAPE.sub(keep, line)
-        if "\x1b" in line:
-            line += "\x1b[0m"
-    return line
+    line = _CONTROL.sub("", line)
+    return line + "\x1b[0m" if "\x1b" in line else line
 
 
 def _clock(seconds: float) -> str:
@@ -94,15 +83,25 @@ class _Running:
     spinner: Spinner = field(default_factory=lambda: Spinner("dots"))
 
 
-class _StatusLines(PlainPrinter):
-    """The plain printer's status, command and note lines, captured instead of written."""
+class _Lines(PlainPrinter):
+    """The plain printer's line logic (partial lines, -q/-v, status texts), its lines handed to the view."""
 
-    def __init__(self, quiet: bool, verbose: bool) -> None:
+    def __init__(self, view: LiveView, quiet: bool, verbose: bool) -> None:
         super().__init__(None, quiet=quiet, verbose=verbose)
-        self.captured: list[tuple[str, str]] = []
+        self.view, self.step, self.style = view, "", ""
+
+    def handle(self, event: Event) -> None:
+        self.step, self.style = getattr(event, "step", ""), _status_style(event)
+        super().handle(event)
+
+    def prefix(self, step: str) -> bytes:
+        return b""
+
+    def _write(self, data: bytes) -> None:  # complete output lines of self.step
+        self.view.enqueue(self.step, data.removesuffix(b"\n"), "")
 
     def line(self, step: str, text: str) -> None:
-        self.captured.append((step, text))
+        self.view.enqueue(step, text, self.style)
 
 
 class _Board:
@@ -124,28 +123,20 @@ class _Board:
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(no_wrap=True)
         for item in shown:
-            elapsed = now - item.started
-            left = Text()
-            if item.timeout is not None:
-                remaining = item.timeout - elapsed
-                if remaining > 0:
-                    style = "yellow" if remaining < max(10.0, item.timeout / 10) else "dim"
-                    left = Text(f"timeout in {_clock(remaining)}", style=style)
-                else:
-                    left = Text("timing out", style="bold red")
-            if item.attempt > 1:
-                left.append(f" (attempt {item.attempt})", style="dim")
-            grid.add_row(item.spinner, Text(item.step, style=view.style(item.step)), Text(_clock(elapsed)), left)
+            name = Text(item.step, style=view.style(item.step))
+            grid.add_row(item.spinner, name, Text(_clock(now - item.started)), _time_left(item, now))
         if shown:
             yield grid
         if len(shown) < len(running):
             yield Text(f"  +{len(running) - len(shown)} more running", style="dim", no_wrap=True)
-        counts = Text(f"{done}/{total} done · {len(running)} running · {max(total - done - len(running), 0)} waiting")
+        waiting = max(total - done - len(running), 0)
+        counts = Text(f"{done}/{total} done · {len(running)} running · {waiting} waiting",
+                      no_wrap=True, overflow="ellipsis")
         if failed:
             counts.append(f" · {failed} failed", style="bold red")
         counts.append(f"  {_clock(now - view.started)}", style="dim")
         line = Table.grid(padding=(0, 1))
-        line.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), counts)
+        line.add_row(ProgressBar(total=max(total, 1), completed=done, width=min(30, options.max_width // 3)), counts)
         yield line
 
 
@@ -167,73 +158,43 @@ class LiveView:
         self.console = Console(file=stream, force_terminal=True, highlight=False)
         self.keep_colour = self.console.color_system is not None and not self.console.no_color
         self.steps: tuple[str, ...] = ()
-        self.width = 0
         self.running: dict[str, _Running] = {}
-        self.done = self.failed = 0
-        self.started = time.time()
-        self.closed = False
+        self.width, self.done, self.failed, self.started, self.closed = 0, 0, 0, time.time(), False
         self.live: Live | None = None
-        self._lock = threading.Lock()
-        self._paint_lock = threading.RLock()
+        self._lock, self._paint_lock = threading.Lock(), threading.RLock()
         self._queue: list[tuple[str, bytes | str, str]] = []
         self._queued = 0
-        self._partial: dict[str, bytes] = {}
         self._styles: dict[str, Style] = {}
         self._prefixes: dict[str, Segment] = {}
-        self._status = _StatusLines(quiet, verbose)
+        self._lines = _Lines(self, quiet, verbose)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- events ------------------------------------------------------------------
     def handle(self, event: Event) -> None:
-        if isinstance(event, OutputChunk):
-            if not self.quiet:
-                self._output(event.step, event.data)
-            return
         if isinstance(event, RunStarted):
             self.steps, self.started = event.steps, time.time()
             self.width = min(32, max((len(s) for s in event.steps), default=0))
             self._styles = {name: Style(color=_PALETTE[i % len(_PALETTE)]) for i, name in enumerate(event.steps)}
-            if not self.quiet:
+            if not self.quiet and self.live is None:
                 self._start()
-            return
-        if isinstance(event, StepFinished):
-            rest = self._partial.pop(event.step, b"")
-            if rest and not self.quiet:
-                self._enqueue(event.step, rest, "")
-        with self._lock:
-            if isinstance(event, StepStarted):
-                self.running[event.step] = _Running(event.step, event.at, event.timeout, event.attempt)
-            elif isinstance(event, StepFinished):
-                self.running.pop(event.step, None)
-                if not event.will_retry:
-                    self.done += 1
-                    self.failed += event.status in FINAL_FAILURES and not event.allowed_failure
-        if isinstance(event, StepStarted | StepFinished | SchedulerNote):
-            self._status.handle(event)
-            style = _status_style(event)
-            for step, text in self._status.captured:
-                self._enqueue(step, text, style)
-            self._status.captured.clear()
+        elif isinstance(event, StepStarted | StepFinished):
+            with self._lock:
+                if isinstance(event, StepStarted):
+                    self.running[event.step] = _Running(event.step, event.at, event.timeout, event.attempt)
+                else:
+                    self.running.pop(event.step, None)
+                    if not event.will_retry:
+                        self.done += 1
+                        self.failed += event.status in FINAL_FAILURES and not event.allowed_failure
+        self._lines.handle(event)
         if isinstance(event, RunFinished):
             self.stop()
         elif self.live is None:
             self._paint()
 
-    def _output(self, step: str, data: bytes) -> None:
-        pending = self._partial.pop(step, b"") + data
-        cut = pending.rfind(b"\n")
-        if cut < 0:
-            if len(pending) >= _MAX_PARTIAL:
-                self._enqueue(step, pending, "")
-            else:
-                self._partial[step] = pending
-            return
-        self._enqueue(step, pending[:cut], "")
-        if cut + 1 < len(pending):
-            self._partial[step] = pending[cut + 1:]
-
-    def _enqueue(self, step: str, payload: bytes | str, style: str) -> None:
+    def enqueue(self, step: str, payload: bytes | str, style: str) -> None:
+        """Queue lines (without their last newline) for the next tick."""
         with self._lock:
             self._queue.append((step, payload, style))
             self._queued += len(payload)
@@ -282,8 +243,6 @@ class LiveView:
                 self.closed = True
 
     def _start(self) -> None:
-        if self.live is not None:
-            return
         self.live = Live(_Board(self), console=self.console, auto_refresh=False, transient=True,
                          refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False, redirect_stderr=False)
         try:
@@ -313,11 +272,24 @@ class LiveView:
                 self.closed = True
 
 
+def _time_left(item: _Running, now: float) -> Text:
+    """``timeout in 4.2s`` (yellow when little is left), ``timing out``, or nothing."""
+    left = Text()
+    if item.timeout is not None:
+        remaining = item.timeout - (now - item.started)
+        if remaining <= 0:
+            left = Text("timing out", style="bold red")
+        else:
+            style = "yellow" if remaining < max(10.0, item.timeout / 10) else "dim"
+            left = Text(f"timeout in {_clock(remaining)}", style=style)
+    if item.attempt > 1:
+        left.append(f" (attempt {item.attempt})", style="dim")
+    return left
+
+
 def _status_style(event: Event) -> str:
-    if isinstance(event, StepFinished):
-        if event.status is StepStatus.SUCCESS or event.allowed_failure:
-            return "green" if not event.allowed_failure else "yellow"
-        if event.status in FINAL_FAILURES:
-            return "yellow" if event.will_retry else "bold red"
+    if not isinstance(event, StepFinished) or event.status is StepStatus.SKIPPED:
         return "dim"
-    return "dim"
+    if event.allowed_failure or event.will_retry:
+        return "yellow"
+    return "bold red" if event.status in FINAL_FAILURES else "green"
