@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "FINAL_FAILURES",
@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-class StepStatus(str, Enum):
+class StepStatus(StrEnum):
     """Where a step is; the last six are final states (SPEC §3)."""
 
     PENDING = "pending"

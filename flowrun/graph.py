@@ -14,7 +14,7 @@ import networkx as nx
 
 from flowrun.errors import Diagnostic, Position, UsageError, WorkflowError
 from flowrun.spec.expand import StepInstance, expand
-from flowrun.spec.model import Condition, Workflow
+from flowrun.spec.model import Condition, Locator, Workflow
 
 __all__ = ["Plan", "build_plan", "plan_for", "suggest"]
 
@@ -110,6 +110,12 @@ def _dep_path(inst: StepInstance, dep: str) -> tuple[str | int, ...]:
     return ("steps", inst.base, "depends_on", dep)
 
 
+def _dep_position(src: Locator, inst: StepInstance, dep: str) -> Position:
+    """Where ``inst`` names ``dep`` in its depends_on (the list item, or the mapping key)."""
+    path = _dep_path(inst, dep)
+    return src.value(path) if inst.step.depends_form == "list" else src.key(path)
+
+
 def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     """Expand, connect and check the workflow; raise WorkflowError with every problem."""
     src = workflow.source
@@ -134,7 +140,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
             if dep not in by_base:
                 if first:
                     problems.append(Diagnostic(
-                        src.value(_dep_path(inst, dep)) if step.depends_form == "list" else src.key(_dep_path(inst, dep)),
+                        _dep_position(src, inst, dep),
                         f"step {base!r} depends on unknown step {dep!r}",
                         suggest(dep, by_base),
                     ))
@@ -142,7 +148,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
             if dep == base:
                 if first:
                     problems.append(Diagnostic(
-                        src.value(_dep_path(inst, dep)) if step.depends_form == "list" else src.key(_dep_path(inst, dep)),
+                        _dep_position(src, inst, dep),
                         f"step {base!r} depends on itself",
                     ))
                 continue
@@ -166,8 +172,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
             elif producer in step.depends_on:
                 if first:
                     problems.append(Diagnostic(
-                        src.value(_dep_path(inst, producer)) if step.depends_form == "list"
-                        else src.key(_dep_path(inst, producer)),
+                        _dep_position(src, inst, producer),
                         f"step {base!r} reads {producer!r} through stdin and also depends_on it: a pipe runs "
                         f"both at once, so {base!r} cannot wait for {producer!r}",
                         f"remove {producer!r} from depends_on",
@@ -210,7 +215,6 @@ def _check_cycles(g: nx.DiGraph, workflow: Workflow, instances: list[StepInstanc
         return []
     cycle = nx.find_cycle(g)
     names = [u for u, _ in cycle]
-    bases = [g.nodes[n]["inst"].base for n in names]
     # start the printed path at the step written first in the file
     start = min(range(len(names)), key=lambda i: g.nodes[names[i]]["index"])
     names = names[start:] + names[:start]

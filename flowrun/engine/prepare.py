@@ -19,7 +19,17 @@ from flowrun.process.executor import (
 from flowrun.spec.expand import StepInstance
 from flowrun.spec.model import FileInput, FileOutput, TextInput, Workflow
 
-__all__ = ["DEFAULT_KILL_GRACE", "RUN_ID_VAR", "base_env", "STEP_VAR", "TAG_VAR", "argv_for", "describe", "launch_spec", "step_env"]
+__all__ = [
+    "DEFAULT_KILL_GRACE",
+    "RUN_ID_VAR",
+    "STEP_VAR",
+    "TAG_VAR",
+    "argv_for",
+    "base_env",
+    "describe",
+    "launch_spec",
+    "step_env",
+]
 
 DEFAULT_KILL_GRACE = 5.0
 #: every step sees these; they also tag its processes so none can outlive the run

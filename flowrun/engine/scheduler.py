@@ -51,7 +51,7 @@ class _Unit:
 class _Sink:
     """Connects one launched pipeline back to the scheduler."""
 
-    __slots__ = ("scheduler", "unit", "on_done")
+    __slots__ = ("on_done", "scheduler", "unit")
 
     def __init__(self, scheduler: Scheduler, unit: _Unit, on_done: object) -> None:
         self.scheduler, self.unit, self.on_done = scheduler, unit, on_done
@@ -192,9 +192,9 @@ class Scheduler:
         name = unit.pending_checks.pop(0)
         outcome = outcomes[0]
         if outcome.exit_code != 0 and not unit.cancelled:
-            self._note(name, f"skipped: if: condition exited {outcome.exit_code}")
             skipped = {name, *self._pipe_downstream(name, unit.running)}
-            self._finish_members(unit, {m: (StepStatus.SKIPPED, None, "if: condition was false") for m in skipped})
+            why = f"if: condition exited {outcome.exit_code}"
+            self._finish_members(unit, {m: (StepStatus.SKIPPED, None, why) for m in skipped})
             unit.running = tuple(m for m in unit.running if m not in skipped)
             unit.pending_checks = [m for m in unit.pending_checks if m not in skipped]
             if not unit.running:
@@ -254,7 +254,7 @@ class Scheduler:
             self._launch(unit)
 
     def _retry_delay(self, unit: _Unit, failed: list[str]) -> float | None:
-        if not failed or unit.cancelled or self.state.stop_reason is not None and not self.state.handler[unit.index]:
+        if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
             return None
         best: float | None = None
         for m in failed:
@@ -296,7 +296,6 @@ class Scheduler:
         for decision in decisions:
             record = self.result.steps[decision.step]
             record.status, record.reason = StepStatus.SKIPPED, decision.reason
-            self._note(decision.step, f"skipped: {decision.reason}")
             self.reporter.handle(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
         if self.state.stop_reason is not None and not self.state.handlers_allowed:
             for unit in self.running.values():

@@ -80,7 +80,8 @@ def _load_text(data: bytes | str, file: str) -> Workflow:
         raise WorkflowError([problem.diagnostic]) from None
     if not isinstance(document, dict):
         what = "empty" if document is None else f"a {_kind(document)}"
-        raise WorkflowError([Diagnostic(smap.value(()), f"a workflow file must be a mapping with a 'steps:' key, this one is {what}")])
+        message = f"a workflow file must be a mapping with a 'steps:' key, this one is {what}"
+        raise WorkflowError([Diagnostic(smap.value(()), message)])
     try:
         workflow = Workflow.model_validate(document)
     except ValidationError as exc:

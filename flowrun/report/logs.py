@@ -14,7 +14,17 @@ import uuid
 from flowrun.events import OutputChunk, RunFinished, RunStarted, StepFinished
 from flowrun.report.base import Event
 
-__all__ = ["DEFAULT_KEEP_RUNS", "DONE_MARKER", "PID_FILE", "STEPS_FILE", "LogWriter", "log_file_name", "new_run_id", "prune_runs", "runs_dir"]
+__all__ = [
+    "DEFAULT_KEEP_RUNS",
+    "DONE_MARKER",
+    "PID_FILE",
+    "STEPS_FILE",
+    "LogWriter",
+    "log_file_name",
+    "new_run_id",
+    "prune_runs",
+    "runs_dir",
+]
 
 #: how many runs' logs are kept (FLOWRUN_KEEP_RUNS overrides)
 DEFAULT_KEEP_RUNS = 20

@@ -71,7 +71,8 @@ class PlainPrinter:
                 self._output(event.step, event.data)
         elif isinstance(event, StepStarted):
             if self.verbose:
-                self.line(event.step, f"$ {event.command}" + (f"  (attempt {event.attempt})" if event.attempt > 1 else ""))
+                again = f"  (attempt {event.attempt})" if event.attempt > 1 else ""
+                self.line(event.step, f"$ {event.command}{again}")
         elif isinstance(event, StepFinished):
             self._flush(event.step)
             self._finished(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
@@ -118,7 +118,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Condition(str, Enum):
+class Condition(StrEnum):
     """When a dependency is satisfied."""
 
     SUCCESS = "success"

@@ -33,7 +33,9 @@ def flowrun_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "flowrun", *args]
 
 
-def cli(tmp: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    tmp: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m flowrun ARGS` in ``tmp``; stdin closed, output captured."""
     return subprocess.run(
         flowrun_cmd(*args), cwd=tmp, capture_output=True, text=True, timeout=timeout,

@@ -90,13 +90,6 @@ steps:
 def test_merge_keys_like_compose() -> None:
     wf = load_text(
         """
-x-base: &base {timeout: 5s, shell: sh}
-steps:
-  a: {<<: *base, run: x, shell: bash}
-""".replace("x-base", "env"),
-        "wf.yaml",
-    ) if False else load_text(
-        """
 steps:
   base: &base {run: echo base, timeout: 5s, shell: sh}
   a:
@@ -165,7 +158,7 @@ def test_dotenv(tmp_path: Path) -> None:
 
 def test_default_file_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(WorkflowNotFound, match="flowrun.yaml"):
+    with pytest.raises(WorkflowNotFound, match=r"flowrun\.yaml"):
         find_workflow()
     (tmp_path / "flowrun.yml").write_text("steps: {a: {run: x}}\n")
     assert find_workflow() == "flowrun.yml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +29,7 @@ def test_secret_split_anywhere_is_masked(prefix: str, cuts: list[int]) -> None:
     sink = Collect()
     masker = Masker([SECRET], sink)
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         masker.handle(OutputChunk("s", stream[a:b]))
     masker.handle(StepFinished("s", StepStatus.SUCCESS, 0, 1, None, None))
     assert SECRET.encode() not in sink.data
