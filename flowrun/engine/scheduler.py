@@ -46,6 +46,7 @@ class _Unit:
     timed_out_by_workflow: bool = False
     pending_checks: list[str] = field(default_factory=list)
     running: tuple[str, ...] = ()
+    retry_timer: asyncio.TimerHandle | None = None
 
 
 class _Sink:
@@ -243,11 +244,13 @@ class Scheduler:
                 self.reporter.handle(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
                                                   time.time(), reason, will_retry=True))
             self._note(unit.running[0], f"retrying in {retry:g}s (attempt {unit.attempt + 1})")
-            asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
+            unit.handle = None
+            unit.retry_timer = asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
             return
         self._finish_unit(unit, statuses)
 
     def _relaunch(self, unit: _Unit) -> None:
+        unit.retry_timer = None
         if unit.cancelled:
             self._finish_unit(unit, {m: (StepStatus.CANCELLED, None, "cancelled before retry") for m in unit.running})
         else:
@@ -313,7 +316,10 @@ class Scheduler:
         if unit.cancelled and not force:
             return
         unit.cancelled = True
-        if unit.handle is not None:
+        if unit.retry_timer is not None:  # waiting to retry: nothing runs, end it now
+            unit.retry_timer.cancel()
+            self._relaunch(unit)
+        elif unit.handle is not None:
             unit.handle.cancel(force=force)
 
     def _workflow_timed_out(self) -> None:

@@ -173,3 +173,18 @@ def test_second_ctrl_c_skips_the_grace_period(tmp_path: Path) -> None:
     returncode, output = flow.finish()
     assert returncode == 130, output
     assert time.monotonic() - started < 20
+
+
+def test_interrupt_during_retry_delay_ends_at_once(tmp_path: Path) -> None:
+    write(tmp_path, """
+        steps:
+          flaky: {run: "echo tried; exit 1", retry: {attempts: 3, delay: 60s}}
+    """)
+    flow = Flowrun(tmp_path, "-v")
+    flow.wait_line("retrying in 60s")
+    started = time.monotonic()
+    os.kill(flow.proc.pid, signal.SIGINT)
+    returncode, output = flow.finish()
+    assert returncode == 130, output
+    assert time.monotonic() - started < 10
+    assert "cancelled" in output
