@@ -1,9 +1,11 @@
 """LocalExecutor: pipelines run as child processes of flowrun, driven by loop callbacks.
 
-No thread and no coroutine per step. A member's exit arrives through SIGCHLD
-(``ChildReaper``), its output through ``add_reader`` on one capture pipe shared by
-stdout and stderr, its timeout and kill grace through ``call_later``. What a step
-leaves behind (its group after the leader exited, processes carrying its tag) is
+No thread and no coroutine per step, and no signal handler. Each member's pidfd
+and capture pipe (stdout and stderr share it, like a terminal) sit in the
+executor's own epoll set, a single reader of the loop: registering costs one
+syscall, not asyncio's bookkeeping. A readable pidfd makes the ``ChildReaper``
+collect exits; timeouts and kill graces are ``call_later``. What a step leaves
+behind (its group after the leader exited, processes carrying its tag) is
 remembered and killed by ``aclose()`` at the end of the run.
 """
 
@@ -11,16 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import time
 from dataclasses import dataclass
 from functools import partial
 
 from flowrun.errors import ExecutorError
-from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineSink, PipelineSpec
+from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineHandle, PipelineSink, PipelineSpec
 from flowrun.process.kill import (
     ChildReaper,
-    Spawner,
     close_all,
     group_exists,
     signal_group,
@@ -29,6 +31,7 @@ from flowrun.process.kill import (
     wait_exit,
 )
 from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
+from flowrun.process.spawn import Spawner
 
 __all__ = ["LocalExecutor"]
 
@@ -43,6 +46,7 @@ class _Member:
     spec: LaunchSpec
     pipeline: _Pipeline
     pid: int = 0
+    pidfd: int = -1
     started: float = 0.0
     ended: float = 0.0
     #: wait status once reaped; the exit code to report when ``error`` is set
@@ -100,8 +104,17 @@ class _Pipeline:
 class LocalExecutor:
     """Runs pipelines on this machine. Create it, ``launch`` from the loop, ``await aclose()``.
 
-    While open it reaps every child of the process (SIGCHLD, subreaper), so other
-    code must not spawn and wait for its own children meanwhile.
+    - Use it from inside a running loop. Until ``aclose`` the process is a child
+      subreaper and the executor reaps *every* child of the process (orphans
+      too): nothing else may spawn and wait for children meanwhile.
+    - ``sink.on_exit`` comes exactly once per pipeline, from a loop callback, when
+      every member's own process has exited. ``sink.on_output`` may still come
+      afterwards: processes a step left behind can write to its capture pipe
+      until they end or ``aclose()`` kills them.
+    - A member that could not start has ``error`` set, ``exit_code`` 127 (not
+      found), 126 (not executable) or 1 (workdir, redirect file), and the error
+      text is also sent as one output line. ``timed_out`` and ``cancelled`` may
+      both be set when a cancel came during a timeout's grace.
     """
 
     def __init__(self, *, libc_spawn: bool = True, new_session: bool = True) -> None:
@@ -114,11 +127,13 @@ class LocalExecutor:
         self._lingering: set[int] = set()  # groups that outlived their leader
         self._tags: set[bytes] = set()
         self._captures: dict[int, _Member] = {}
+        self._pidfds: dict[int, _Member] = {}
+        self._epoll = select.epoll()  # capture pipes and pidfds
         self._graces: set[_Member] = set()
         self._relays: list[FanoutRelay] = []
         self._feeders: list[TextFeeder] = []
 
-    def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> _Pipeline:
+    def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> PipelineHandle:
         """Start every member (consumers first); never raises for a member's spawn error."""
         if self._closed:
             raise ExecutorError("launch() after aclose()")
@@ -146,13 +161,10 @@ class LocalExecutor:
         return p
 
     def _bind(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
-        try:
-            self._reaper = ChildReaper.acquire(loop)
-        except (RuntimeError, ValueError) as exc:  # SIGCHLD handlers need the main thread
-            raise ExecutorError(f"LocalExecutor needs the main thread's event loop: {exc}") from exc
-        self._loop = loop
+        self._loop = asyncio.get_running_loop()
+        self._reaper = ChildReaper.acquire()
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._loop.add_reader(self._epoll.fileno(), self._readable)
         return self._loop
 
     def _start(self, m: _Member, f: MemberFds) -> None:
@@ -179,16 +191,33 @@ class LocalExecutor:
             return
         assert self._loop is not None and self._reaper is not None
         self._reaper.watch(m.pid, partial(self._exited, m))
+        m.pidfd = os.pidfd_open(m.pid)  # before any reaping: the pid cannot be recycled yet
+        self._pidfds[m.pidfd] = m
+        self._epoll.register(m.pidfd, select.EPOLLIN)
         if f.capture >= 0:
             m.capture = f.capture
             self._captures[m.capture] = m
-            self._loop.add_reader(m.capture, self._drain, m, 1)
+            self._epoll.register(m.capture, select.EPOLLIN)
         if spec.timeout is not None:
             m.timer = self._loop.call_later(spec.timeout, self._timed_out, m)
+
+    def _readable(self) -> None:
+        exited = False
+        for fd, _ in self._epoll.poll(0):
+            m = self._captures.get(fd)
+            if m is not None:
+                self._drain(m, 1)
+            elif fd in self._pidfds:
+                exited = True
+        if exited:
+            self._reaper.reap()  # type: ignore[union-attr]
 
     def _exited(self, m: _Member, status: int) -> None:
         m.ended = time.time()
         m.status = status
+        self._epoll.unregister(m.pidfd)
+        del self._pidfds[m.pidfd]
+        os.close(m.pidfd)
         self._spawner.reaped(m.pid, status)
         if m.timer is not None:
             m.timer.cancel()
@@ -202,7 +231,7 @@ class LocalExecutor:
         m.pipeline.member_done()
 
     def _drain(self, m: _Member, reads: int) -> None:
-        """Deliver what is readable now (the reader callback: one read); EOF closes the pipe."""
+        """Deliver what is readable now; EOF closes the pipe."""
         for _ in range(reads):
             if m.capture < 0:
                 return
@@ -218,8 +247,7 @@ class LocalExecutor:
             m.pipeline.sink.on_output(m.spec.name, data)
 
     def _close_capture(self, m: _Member) -> None:
-        assert self._loop is not None
-        self._loop.remove_reader(m.capture)
+        self._epoll.unregister(m.capture)
         del self._captures[m.capture]
         os.close(m.capture)
         m.capture = -1
@@ -256,19 +284,9 @@ class LocalExecutor:
             return
         self._closed = True
         if self._loop is None or self._reaper is None:
+            self._epoll.close()
             return
-        for m in list(self._graces):
-            m.grace.cancel()  # type: ignore[union-attr]
-            m.grace = None
-        self._graces.clear()
-        groups = set(self._lingering)
-        for p in self._running:
-            for m in p.members:
-                if m.running:
-                    m.cancelled = True
-                    groups.add(m.pid)
-                    if m.timer is not None:
-                        m.timer.cancel()
+        groups = self._stop_timers_and_running()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
         for _ in range(5):  # again: something may have forked between scan and kill
@@ -286,8 +304,29 @@ class LocalExecutor:
             feeder.close()
         for relay in self._relays:
             relay.stop()
+        for m in list(self._pidfds.values()):  # unkillable (D state): give up on them
+            self._reaper.forget(m.pid)
+            os.close(m.pidfd)
         self._reaper.release()
+        self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
         os.close(self._devnull)
+
+    def _stop_timers_and_running(self) -> set[int]:
+        """Cancel pending timeouts and graces; return every group to kill."""
+        for m in self._graces:
+            m.grace.cancel()  # type: ignore[union-attr]
+            m.grace = None
+        self._graces.clear()
+        groups = set(self._lingering)
+        for p in self._running:
+            for m in p.members:
+                if m.running:
+                    m.cancelled = True
+                    groups.add(m.pid)
+                    if m.timer is not None:
+                        m.timer.cancel()
+        return groups
 
 
 def _spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:

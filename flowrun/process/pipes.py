@@ -25,6 +25,7 @@ from flowrun.process.executor import (
     StepSource,
     TextSource,
 )
+from flowrun.process.kill import close_all
 
 __all__ = ["PIPE_SIZE", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
 
@@ -112,27 +113,47 @@ def wire(spec: PipelineSpec, devnull: int) -> Wiring:
         if isinstance(m.stdin, StepSource):
             consumers.setdefault(index[m.stdin.producer], []).append(i)
     for p, cons in consumers.items():
-        if len(cons) == 1:  # the kernel-only path
-            r, w = make_pipe(PIPE_SIZE)
-            fds[p].stdout, fds[cons[0]].stdin = w, r
-            fds[p].owned.append(w)
-            fds[cons[0]].owned.append(r)
+        made: list[int] = []
+        try:
+            relay = _wire_pipe(fds[p], [fds[c] for c in cons], made)
+        except OSError as exc:  # out of fds: these members fail, the rest can run
+            close_all(made)
+            for i in (p, *cons):
+                fds[i].owned.clear()
+                fds[i].error = f"cannot create pipe: {exc.strerror or exc}"
             continue
-        src, fds[p].stdout = make_pipe(PIPE_SIZE)
-        fds[p].owned.append(fds[p].stdout)
-        outs: list[int] = []
-        for c in cons:
-            r, w = make_pipe(PIPE_SIZE)
-            fds[c].stdin = r
-            fds[c].owned.append(r)
-            outs.append(w)
-        relays.append(FanoutRelay(src, outs))
+        if relay is not None:
+            relays.append(relay)
     for i, m in enumerate(spec.members):
+        if fds[i].error is not None:
+            continue
         try:
             _wire_member(m, fds[i], i in consumers, devnull, feeds)
         except OSError as exc:
             fds[i].error = f"{fds[i].error}: {exc.strerror or exc}"
     return Wiring(fds, order, relays, feeds)
+
+
+def _wire_pipe(producer: MemberFds, consumers: list[MemberFds], made: list[int]) -> FanoutRelay | None:
+    """One consumer: a plain pipe, kernel-only. Several: a pipe per consumer and a relay."""
+    if len(consumers) == 1:
+        r, w = make_pipe(PIPE_SIZE)
+        made += (r, w)
+        producer.stdout, consumers[0].stdin = w, r
+        producer.owned.append(w)
+        consumers[0].owned.append(r)
+        return None
+    src, producer.stdout = make_pipe(PIPE_SIZE)
+    made += (src, producer.stdout)
+    producer.owned.append(producer.stdout)
+    outs: list[int] = []
+    for c in consumers:
+        r, w = make_pipe(PIPE_SIZE)
+        made += (r, w)
+        c.stdin = r
+        c.owned.append(r)
+        outs.append(w)
+    return FanoutRelay(src, outs)
 
 
 def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: list[tuple[int, bytes]]) -> None:
@@ -231,8 +252,8 @@ class FanoutRelay:
     """
 
     def __init__(self, src: int, outs: list[int]) -> None:
-        self._src, self._outs = src, outs
         self._stop_r, self._stop_w = os.pipe()
+        self._src, self._outs = src, outs
         self._pollers: dict[tuple[int, int], select.poll] = {}
         self._thread = threading.Thread(target=self._run, name="flowrun-fanout", daemon=True)
 

@@ -293,4 +293,6 @@ class JsonReport(RunRecorder):
     kind = "JSON report"
 
     def render(self, record: RunRecord) -> str:
-        return json.dumps(report_document(record), indent=2, ensure_ascii=False) + "\n"
+        # the run folder's own copy is read by tools: compact, so the C encoder writes it
+        indent = None if self.private else 2
+        return json.dumps(report_document(record), indent=indent, ensure_ascii=False) + "\n"

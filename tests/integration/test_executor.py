@@ -336,10 +336,13 @@ async def test_program_is_searched_in_the_steps_own_path(tmp_path: Path, spawn_k
     tool = tmp_path / "bin" / "my-tool"
     tool.write_text("#!/bin/sh\necho tool in $PWD\n")
     tool.chmod(0o755)
-    member = step("t", "my-tool", cwd=tmp_path)
-    member.env["PATH"] = f"bin:{os.environ['PATH']}"  # relative entry: from the step's cwd
-    out, sink = await run(member, libc_spawn=spawn_kind)
+    (tmp_path / "bin" / "not-runnable").write_text("#!/bin/sh\n")
+    members = [step("t", "my-tool", cwd=tmp_path), step("n", "not-runnable", cwd=tmp_path)]
+    for member in members:
+        member.env["PATH"] = f"bin:{os.environ['PATH']}"  # relative entry: from the step's cwd
+    out, sink = await run(*members, libc_spawn=spawn_kind)
     assert out["t"].exit_code == 0 and bytes(sink.output["t"]) == f"tool in {tmp_path}\n".encode()
+    assert out["n"].exit_code == 126 and out["n"].error == "permission denied: not-runnable"
 
 
 # --- timeouts, leftovers, cancel ------------------------------------------------
@@ -355,7 +358,8 @@ async def test_timeout_kills_the_group_and_aclose_the_escaped_grandchild(tmp_pat
     ex = LocalExecutor()
     try:
         sink, _ = launch(ex, step("tree", "sh", "-c", script, timeout=3.0, kill_grace=30.0))
-        bg_fd, sid_fd = os.pidfd_open(await pidfile(bg)), os.pidfd_open(await pidfile(sid))
+        bg_pid, sid_pid = await pidfile(bg), await pidfile(sid)
+        bg_fd, sid_fd = os.pidfd_open(bg_pid), os.pidfd_open(sid_pid)
         out = (await sink.done())["tree"]
         assert out.timed_out and out.signal == signal.SIGTERM and not out.cancelled
         assert out.ended - out.started < 3.0 + 0.5  # honoured SIGTERM: ends at once
@@ -364,6 +368,8 @@ async def test_timeout_kills_the_group_and_aclose_the_escaped_grandchild(tmp_pat
     finally:
         await ex.aclose()
     assert has_exited(sid_fd), "aclose() left the setsid grandchild alive"
+    # both were orphaned and re-parented to us (subreaper): reaped, not zombies
+    assert not Path(f"/proc/{bg_pid}").exists() and not Path(f"/proc/{sid_pid}").exists()
     os.close(bg_fd)
     os.close(sid_fd)
 
@@ -498,5 +504,7 @@ async def main(libc):
 with open({str(result)!r}, "w") as f:
     f.write(repr([asyncio.run(main(True)), asyncio.run(main(False))]))
 """
-    subprocess.run(["sh", "-c", 'exec 0<&- 1>&- 2>&-; exec "$0" -c "$1"', sys.executable, code], check=True, timeout=60)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    argv = ["sh", "-c", 'exec 0<&- 1>&- 2>&-; exec "$0" -c "$1"', sys.executable, code]
+    subprocess.run(argv, check=True, timeout=60, env=env)
     assert result.read_text() == repr([b"in\nerr\n", b"in\nerr\n"])
