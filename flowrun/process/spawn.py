@@ -14,6 +14,7 @@ import itertools
 import os
 import signal
 import subprocess
+from collections.abc import Iterable
 
 __all__ = ["Spawner", "close_all"]
 
