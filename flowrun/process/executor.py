@@ -53,6 +53,8 @@ class FileSink:
 
     path: str
     append: bool = False
+    #: permission bits for a file that does not exist yet (before the umask)
+    mode: int = 0o666
 
 
 #: Output goes to the engine through ``PipelineSink.on_output`` (log + console).

@@ -47,7 +47,7 @@ def _open_sink(sink: FileSink) -> int:
     if parent:
         os.makedirs(parent, exist_ok=True)
     mode = os.O_APPEND if sink.append else os.O_TRUNC
-    return os.open(sink.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, 0o666)
+    return os.open(sink.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, sink.mode)
 
 
 @dataclass(slots=True)

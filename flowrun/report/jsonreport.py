@@ -49,7 +49,8 @@ def iso_utc(epoch: float | None) -> str | None:
     """``2026-01-31T12:00:00.123Z`` for an epoch time, None for None."""
     if epoch is None:
         return None
-    return datetime.fromtimestamp(round(epoch, 3), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamp = datetime.fromtimestamp(round(epoch, 3), UTC).isoformat(timespec="milliseconds")
+    return stamp.removesuffix("+00:00") + "Z"
 
 
 def write_atomically(path: str, text: str, private: bool = False) -> None:
@@ -153,18 +154,21 @@ def critical_path(record: RunRecord, dependencies: Mapping[str, Sequence[str]]) 
     ran = {n: s for n, s in record.steps.items() if s.started is not None and s.ended is not None}
     if not ran:
         return []
-    tolerance, order = max(0.05, 0.01 * record.duration), list(record.steps)
-    chain = [max(ran, key=lambda n: (ran[n].ended, order.index(n)))]
+    tolerance = max(0.05, 0.01 * record.duration)
+    position = {n: i for i, n in enumerate(record.steps)}
+    chain = [max(ran, key=lambda n: (ran[n].ended, position[n]))]
+    on_chain = set(chain)
     while True:
         step = ran[chain[-1]]
         releases = [(release_time(ran[p], step, tolerance), p) for p in dependencies.get(chain[-1], ())
-                    if p in ran and p not in chain]
+                    if p in ran and p not in on_chain]
         if not releases:
             break
         release, best = max(releases, key=lambda pair: pair[0])
         if abs(step.started - release) > tolerance:  # type: ignore[operator]
             break
         chain.append(best)
+        on_chain.add(best)
     return chain[::-1]
 
 
@@ -173,6 +177,8 @@ class RunRecorder:
 
     #: how error messages name this report
     kind = "report"
+    #: reads log tails at the end, not output as it arrives
+    wants_output = False
 
     def __init__(self, path: str, *, dependencies: Mapping[str, Sequence[str]] | None = None,
                  workflow_file: str | None = None, private: bool = False) -> None:
@@ -222,6 +228,10 @@ class RunRecorder:
     def _close(self, record: RunRecord, event: RunFinished) -> None:
         record.ended = time.time()
         record.exit_code, record.interrupted_by = event.exit_code, event.interrupted_by
+        try:  # one listing instead of a stat per step
+            logged = set(os.listdir(record.log_dir)) if record.log_dir else set()
+        except OSError:
+            logged = set()
         for name, step in record.steps.items():
             if not step.status.is_final:
                 step.status = event.statuses.get(name, step.status)
@@ -231,8 +241,8 @@ class RunRecorder:
             if step.started is not None and step.ended is None:
                 step.ended = record.ended
             if record.log_dir:
-                path = os.path.join(record.log_dir, log_file_name(name))
-                step.log = path if os.path.exists(path) else None
+                file = log_file_name(name)
+                step.log = os.path.join(record.log_dir, file) if file in logged else None
         if self.dependencies is not None:
             record.critical_path = critical_path(record, self.dependencies)
 

@@ -5,6 +5,7 @@ Output is appended as it arrives, so memory does not grow with output size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -38,6 +39,7 @@ PID_FILE = "flowrun.pid"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,=-]")
 
 
+@functools.lru_cache(maxsize=65536)
 def log_file_name(step: str) -> str:
     """A file name for a step's log that cannot escape the run folder or collide."""
     safe = _UNSAFE.sub("_", step)
