@@ -52,16 +52,15 @@ async def arun(
     # the run's own report beside its logs (what `flowrun logs` and tools can read back)
     own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
                             workflow_file=workflow.path or None, private=True)
-    reporters = list(reporters)
     reporter: Reporter = Reporters([logs, *reporters, own_report])
     secrets = secret_values(workflow)
-    direct_logs = not secrets and not any(getattr(r, "wants_output", True) for r in reporters)
+
     if secrets:
         reporter = Masker(secrets, reporter)
     scheduler = Scheduler(
         workflow, plan, executor, reporter,
         run_id=run_id, jobs=chosen, keep_going=keep_going,
-        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, direct_logs=direct_logs,
+        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals,
     )
     try:
         return await scheduler.run()

@@ -94,7 +94,6 @@ def launch_spec(
     members: set[str] | None = None,
     script: str | None = None,
     env_base: Mapping[str, str] | None = None,
-    log_file: str | None = None,
 ) -> LaunchSpec:
     """The LaunchSpec for one pipeline member (or for its ``if:`` check, via ``script``)."""
     step = inst.step
@@ -118,13 +117,6 @@ def launch_spec(
             stderr = MERGE_INTO_STDOUT
         elif isinstance(step.stderr, FileOutput):
             stderr = FileSink(_path(base, step.stderr.file), step.stderr.append)
-    if log_file is not None:  # output goes straight to the log, not through flowrun
-        log = FileSink(log_file, append=True, mode=0o600)
-        feeds_others = bool(set(plan.consumers(inst.name)) & (members or set())) and script is None
-        if stderr == CAPTURE:
-            stderr = MERGE_INTO_STDOUT if stdout == CAPTURE and not feeds_others else log
-        if stdout == CAPTURE:
-            stdout = log
     env = step_env(workflow, inst, run_id, env_base)
     return LaunchSpec(
         name=inst.name,

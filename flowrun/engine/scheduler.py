@@ -80,7 +80,6 @@ class Scheduler:
         log_dir: str | None = None,
         log_path: object = None,
         handle_signals: bool = True,
-        direct_logs: bool = False,
     ) -> None:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
         self.run_id, self.jobs = run_id, max(1, jobs)
@@ -91,8 +90,6 @@ class Scheduler:
             path = log_path(name) if callable(log_path) else None
             self.result.steps[name] = StepResult(name, log_path=path)
         self.base_env = base_env(workflow)
-        # nothing reads output live: steps write their logs themselves
-        self.log_path = log_path if direct_logs and callable(log_path) else None
         self.free = self.jobs
         self.held_locks: set[str] = set()
         self.running: dict[int, _Unit] = {}
@@ -187,8 +184,7 @@ class Scheduler:
             name = unit.pending_checks[0]
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), script=inst.step.if_, env_base=self.base_env,
-                               log_file=self.log_path(name) if self.log_path else None)
+                               timeout=self._timeout_for(name), script=inst.step.if_, env_base=self.base_env)
             unit.handle = self.executor.launch(PipelineSpec((spec,)), _Sink(self, unit, self._check_done_cb))
             return
         self._launch(unit)
@@ -224,8 +220,7 @@ class Scheduler:
         for name in unit.running:
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), members=names, env_base=self.base_env,
-                               log_file=self.log_path(name) if self.log_path else None)
+                               timeout=self._timeout_for(name), members=names, env_base=self.base_env)
             specs.append(spec)
             record = self.result.steps[name]
             record.attempts = unit.attempt

@@ -13,13 +13,7 @@ Event = RunStarted | StepStarted | OutputChunk | StepFinished | SchedulerNote | 
 
 
 class Reporter(Protocol):
-    """Receives every event of a run, in order.
-
-    A reporter may set ``wants_output = False`` when it never looks at
-    ``OutputChunk`` events: if no reporter wants them (``-q``, the API without
-    console reporters) and no secret must be masked, steps write straight into
-    their log files and their output never passes through flowrun.
-    """
+    """Receives every event of a run, in order."""
 
     def handle(self, event: Event) -> None: ...
 

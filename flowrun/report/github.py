@@ -57,11 +57,6 @@ def escape_property(text: str) -> str:
 class GitHubPrinter(PlainPrinter):
     """Prefixed lines in non-interleaved log groups, then annotations; see the module docstring."""
 
-    @property
-    def wants_output(self) -> bool:
-        """Always: the ``::error`` annotations quote what failed steps printed, -q or not."""
-        return True
-
     def __init__(self, stream: BinaryIO | None = None, *, quiet: bool = False, verbose: bool = False) -> None:
         super().__init__(stream, colour=False, quiet=quiet, verbose=verbose)
         self.front: str | None = None

@@ -177,8 +177,6 @@ class RunRecorder:
 
     #: how error messages name this report
     kind = "report"
-    #: reads log tails at the end, not output as it arrives
-    wants_output = False
 
     def __init__(self, path: str, *, dependencies: Mapping[str, Sequence[str]] | None = None,
                  workflow_file: str | None = None, private: bool = False) -> None:

@@ -155,7 +155,6 @@ class LiveView:
 
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
         self.stream, self.quiet, self.verbose = stream, quiet, verbose
-        self.wants_output = not quiet
         self.console = Console(file=stream, force_terminal=True, highlight=False)
         self.keep_colour = self.console.color_system is not None and not self.console.no_color
         self.steps: tuple[str, ...] = ()

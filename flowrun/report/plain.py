@@ -38,11 +38,6 @@ class PlainPrinter:
         self._prefix: dict[str, bytes] = {}
         self.closed = False
 
-    @property
-    def wants_output(self) -> bool:
-        """Does this reporter show step output as it arrives? (-q: no)"""
-        return not self.quiet
-
     # -- output ---------------------------------------------------------------
     def _write(self, data: bytes) -> None:
         if self.closed or not data:
