@@ -94,10 +94,11 @@ def launch_spec(
     members: set[str] | None = None,
     script: str | None = None,
     env_base: Mapping[str, str] | None = None,
+    base_dir: str | None = None,
 ) -> LaunchSpec:
     """The LaunchSpec for one pipeline member (or for its ``if:`` check, via ``script``)."""
     step = inst.step
-    base = workflow.base_dir
+    base = base_dir or workflow.base_dir
     cwd = _path(base, step.workdir) if step.workdir else base
     stdin: FileSource | TextSource | StepSource | None = None
     stdout: FileSink | str = CAPTURE

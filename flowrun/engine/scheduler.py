@@ -90,6 +90,7 @@ class Scheduler:
             path = log_path(name) if callable(log_path) else None
             self.result.steps[name] = StepResult(name, log_path=path)
         self.base_env = base_env(workflow)
+        self.base_dir = workflow.base_dir
         self.free = self.jobs
         self.held_locks: set[str] = set()
         self.running: dict[int, _Unit] = {}
@@ -184,7 +185,8 @@ class Scheduler:
             name = unit.pending_checks[0]
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), script=inst.step.if_, env_base=self.base_env)
+                               timeout=self._timeout_for(name), script=inst.step.if_,
+                               env_base=self.base_env, base_dir=self.base_dir)
             unit.handle = self.executor.launch(PipelineSpec((spec,)), _Sink(self, unit, self._check_done_cb))
             return
         self._launch(unit)
@@ -220,7 +222,8 @@ class Scheduler:
         for name in unit.running:
             inst = self.plan.instances[name]
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), members=names, env_base=self.base_env)
+                               timeout=self._timeout_for(name), members=names,
+                               env_base=self.base_env, base_dir=self.base_dir)
             specs.append(spec)
             record = self.result.steps[name]
             record.attempts = unit.attempt

@@ -40,6 +40,19 @@ def _load_libc() -> ctypes.CDLL | None:
     return libc
 
 
+#: ``KEY=VALUE`` bytes by (key, value): steps share almost all of their environment
+_ENV_ENTRIES: dict[tuple[str, str], bytes] = {}
+
+
+def _env_entry(key: str, value: str) -> bytes:
+    entry = _ENV_ENTRIES.get((key, value))
+    if entry is None:
+        entry = f"{key}={value}".encode("utf-8", "surrogateescape")
+        if len(_ENV_ENTRIES) < 8192:
+            _ENV_ENTRIES[key, value] = entry
+    return entry
+
+
 def _block(strings: list[bytes]) -> tuple[bytes, array.array[int]]:
     """A NULL-terminated ``char *[]`` over one buffer: no ctypes object per string."""
     blob = b"\0".join(strings) + b"\0"
@@ -98,7 +111,7 @@ class Spawner:
     def _posix_spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, ...]) -> int:
         libc, actions = self._libc, ctypes.addressof(self._actions)
         assert libc is not None
-        envp = _block([f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()])
+        envp = _block([_env_entry(k, v) for k, v in env.items()])
         args = _block([os.fsencode(a) for a in argv])
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
