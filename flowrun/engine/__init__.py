@@ -38,7 +38,6 @@ async def arun(
     """Run ``workflow`` inside a running event loop; see ``run``."""
     plan = plan_for(workflow)
     # the loaded workflow lives as long as the run: keep the cyclic GC off it
-    gc.collect()
     gc.freeze()
     if targets:
         plan = plan.select(targets)

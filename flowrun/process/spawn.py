@@ -48,7 +48,7 @@ def _env_entry(key: str, value: str) -> bytes:
     entry = _ENV_ENTRIES.get((key, value))
     if entry is None:
         entry = f"{key}={value}".encode("utf-8", "surrogateescape")
-        if len(_ENV_ENTRIES) < 8192:
+        if len(_ENV_ENTRIES) < 1024:  # the shared entries come first; per-step ones need no cache
             _ENV_ENTRIES[key, value] = entry
     return entry
 
