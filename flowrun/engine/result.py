@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass, field
 
+from flowrun.durations import elapsed
 from flowrun.errors import EXIT_FAILED, EXIT_OK
 from flowrun.events import StepStatus
 
@@ -27,9 +28,7 @@ class StepResult:
 
     @property
     def duration(self) -> float | None:
-        if self.started is None or self.ended is None:
-            return None
-        return max(0.0, self.ended - self.started)
+        return elapsed(self.started, self.ended)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from flowrun.durations import elapsed
 from flowrun.events import RunFinished, RunStarted, StepFinished, StepStarted, StepStatus
 from flowrun.report.base import Event
 from flowrun.report.logs import log_file_name
@@ -103,9 +104,7 @@ class StepRecord:
 
     @property
     def duration(self) -> float | None:
-        if self.started is None or self.ended is None:
-            return None
-        return max(0.0, self.ended - self.started)
+        return elapsed(self.started, self.ended)
 
 
 @dataclass
