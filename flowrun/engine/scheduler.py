@@ -26,7 +26,7 @@ from flowrun.events import (
 )
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome, PipelineHandle, PipelineSpec
-from flowrun.report.base import Reporter
+from flowrun.report.base import Event, Reporter
 from flowrun.spec.model import Workflow
 
 __all__ = ["Scheduler"]
@@ -58,14 +58,25 @@ class _Sink:
         self.scheduler, self.unit, self.on_done = scheduler, unit, on_done
 
     def on_output(self, step: str, data: bytes) -> None:
-        self.scheduler.reporter.handle(OutputChunk(step, data))
+        scheduler = self.scheduler
+        scheduler.outbox.append(OutputChunk(step, data))
+        scheduler.flush()
 
     def on_exit(self, outcomes: tuple[MemberOutcome, ...]) -> None:
-        self.on_done(self.unit, outcomes)  # type: ignore[operator]
+        try:
+            self.on_done(self.unit, outcomes)  # type: ignore[operator]
+        finally:
+            self.scheduler.flush()
 
 
 class Scheduler:
-    """Runs one plan to completion and returns its RunResult."""
+    """Runs one plan to completion and returns its RunResult.
+
+    Events wait in ``outbox`` until the callback that made them is done
+    (``flush``): a step's exit starts the next step first and reports after,
+    so rendering and log writing never delay a spawn. Reporters still see
+    every event in the order it happened.
+    """
 
     def __init__(
         self,
@@ -98,21 +109,25 @@ class Scheduler:
         self._done: asyncio.Future[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._workflow_deadline: float | None = None
+        self.outbox: list[Event] = []
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.result.started = time.time()
-        self.reporter.handle(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
-                                        self.result.log_dir, self.jobs))
+        self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
+                                      self.result.log_dir, self.jobs))
         installed = self._install_signals(loop) if self.handle_signals else []
         if self.workflow.timeout is not None:
             self._workflow_deadline = loop.time() + self.workflow.timeout
             self._deadline = loop.call_later(self.workflow.timeout, self._workflow_timed_out)
         try:
-            self._pump()
-            self._check_done()
+            try:
+                self._pump()
+                self._check_done()
+            finally:
+                self.flush()
             await self._done
         finally:
             if self._deadline is not None:
@@ -122,6 +137,7 @@ class Scheduler:
             await self.executor.aclose()
         self.result.ended = time.time()
         statuses = {name: r.status for name, r in self.result.steps.items()}
+        self.flush()
         self.reporter.handle(RunFinished(self.result.exit_code(), self.result.interrupted_name(), statuses))
         return self.result
 
@@ -229,7 +245,7 @@ class Scheduler:
             record.attempts = unit.attempt
             if record.started is None:
                 record.started = now
-            self.reporter.handle(StepStarted(name, unit.attempt, describe(spec.argv), spec.timeout, now))
+            self.outbox.append(StepStarted(name, unit.attempt, describe(spec.argv), spec.timeout, now))
         unit.handle = self.executor.launch(PipelineSpec(tuple(specs)), _Sink(self, unit, self._exited))
 
     # -- ending units ----------------------------------------------------------
@@ -244,7 +260,7 @@ class Scheduler:
         retry = self._retry_delay(unit, failed)
         if retry is not None:
             for m, (status, code, reason) in statuses.items():
-                self.reporter.handle(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
+                self.outbox.append(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
                                                   time.time(), reason, will_retry=True))
             self._note(unit.running[0], f"retrying in {retry:g}s (attempt {unit.attempt + 1})")
             unit.handle = None
@@ -254,10 +270,14 @@ class Scheduler:
 
     def _relaunch(self, unit: _Unit) -> None:
         unit.retry_timer = None
-        if unit.cancelled:
-            self._finish_unit(unit, {m: (StepStatus.CANCELLED, None, "cancelled before retry") for m in unit.running})
-        else:
-            self._launch(unit)
+        try:
+            if unit.cancelled:
+                self._finish_unit(unit, {m: (StepStatus.CANCELLED, None, "cancelled before retry")
+                                         for m in unit.running})
+            else:
+                self._launch(unit)
+        finally:
+            self.flush()
 
     def _retry_delay(self, unit: _Unit, failed: list[str]) -> float | None:
         if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
@@ -293,8 +313,8 @@ class Scheduler:
             record.allowed_failure = allowed
             if record.started is not None or status is not StepStatus.SKIPPED:
                 record.ended = now
-            self.reporter.handle(StepFinished(m, status, code, max(unit.attempt, 1), record.started, record.ended,
-                                              reason, allowed_failure=allowed))
+            self.outbox.append(StepFinished(m, status, code, max(unit.attempt, 1), record.started, record.ended,
+                                            reason, allowed_failure=allowed))
             decisions += self.state.finish(m, status, allowed)
         self._apply(decisions)
 
@@ -302,7 +322,7 @@ class Scheduler:
         for decision in decisions:
             record = self.result.steps[decision.step]
             record.status, record.reason = StepStatus.SKIPPED, decision.reason
-            self.reporter.handle(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
+            self.outbox.append(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
         if self.state.stop_reason is not None and not self.state.handlers_allowed:
             for unit in self.running.values():
                 self._cancel(unit, force=False)
@@ -312,7 +332,16 @@ class Scheduler:
             self._done.set_result(None)
 
     def _note(self, step: str, message: str) -> None:
-        self.reporter.handle(SchedulerNote(step, message))
+        self.outbox.append(SchedulerNote(step, message))
+
+    def flush(self) -> None:
+        """Hand the queued events to the reporters, oldest first."""
+        outbox, handle = self.outbox, self.reporter.handle
+        while outbox:
+            batch = outbox[:]
+            outbox.clear()
+            for event in batch:
+                handle(event)
 
     # -- stopping --------------------------------------------------------------
     def _cancel(self, unit: _Unit, force: bool) -> None:
@@ -327,10 +356,13 @@ class Scheduler:
 
     def _workflow_timed_out(self) -> None:
         self._note("*", "workflow timeout reached: stopping every running step")
-        self._apply(self.state.stop("workflow timeout", handlers=False))
-        for unit in list(self.running.values()):
-            unit.timed_out_by_workflow = True
-            self._cancel(unit, force=False)
+        try:
+            self._apply(self.state.stop("workflow timeout", handlers=False))
+            for unit in list(self.running.values()):
+                unit.timed_out_by_workflow = True
+                self._cancel(unit, force=False)
+        finally:
+            self.flush()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         installed: list[int] = []
@@ -350,6 +382,9 @@ class Scheduler:
         force = self.interrupts > 1
         name = signal.Signals(sig).name
         self._note("*", f"{name}: cancelling running steps" + (" now (SIGKILL)" if force else ""))
-        self._apply(self.state.stop(f"interrupted by {name}", handlers=not force))
-        for unit in list(self.running.values()):
-            self._cancel(unit, force=force)
+        try:
+            self._apply(self.state.stop(f"interrupted by {name}", handlers=not force))
+            for unit in list(self.running.values()):
+                self._cancel(unit, force=force)
+        finally:
+            self.flush()

@@ -215,9 +215,8 @@ class LocalExecutor:
     def _exited(self, m: _Member, status: int) -> None:
         m.ended = time.time()
         m.status = status
-        self._epoll.unregister(m.pidfd)
         del self._pidfds[m.pidfd]
-        os.close(m.pidfd)
+        os.close(m.pidfd)  # the only reference: closing it also takes it out of the epoll set
         self._spawner.reaped(m.pid, status)
         if m.timer is not None:
             m.timer.cancel()
@@ -247,9 +246,8 @@ class LocalExecutor:
             m.pipeline.sink.on_output(m.spec.name, data)
 
     def _close_capture(self, m: _Member) -> None:
-        self._epoll.unregister(m.capture)
         del self._captures[m.capture]
-        os.close(m.capture)
+        os.close(m.capture)  # the only reference: closing it also takes it out of the epoll set
         m.capture = -1
 
     def _timed_out(self, m: _Member) -> None:

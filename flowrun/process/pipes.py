@@ -193,7 +193,7 @@ def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: l
 def _capture_pipe(f: MemberFds) -> int:
     """One pipe for stdout and stderr, like a terminal: their order is kept."""
     r, w = make_pipe()
-    os.set_blocking(r, False)
+    fcntl.fcntl(r, fcntl.F_SETFL, os.O_NONBLOCK)  # a new pipe end has no other status flags to keep
     f.capture = r
     f.owned.append(w)
     return w

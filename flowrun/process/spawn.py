@@ -21,6 +21,8 @@ __all__ = ["Spawner", "close_all"]
 _SPAWN_FLAGS = 0x04 | 0x08  # POSIX_SPAWN_SETSIGDEF | SETSIGMASK
 _SETSID, _SETPGROUP = 0x80, 0x02
 _PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
+#: file-action sets kept by ``Spawner._file_actions``
+_KEPT_ACTIONS = 16
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -40,26 +42,22 @@ def _load_libc() -> ctypes.CDLL | None:
     return libc
 
 
-#: ``KEY=VALUE`` bytes by (key, value): steps share almost all of their environment
-_ENV_ENTRIES: dict[tuple[str, str], bytes] = {}
-
-
-def _env_entry(key: str, value: str) -> bytes:
-    entry = _ENV_ENTRIES.get((key, value))
-    if entry is None:
-        entry = f"{key}={value}".encode("utf-8", "surrogateescape")
-        if len(_ENV_ENTRIES) < 1024:  # the shared entries come first; per-step ones need no cache
-            _ENV_ENTRIES[key, value] = entry
-    return entry
-
-
-def _block(strings: list[bytes]) -> tuple[bytes, array.array[int]]:
-    """A NULL-terminated ``char *[]`` over one buffer: no ctypes object per string."""
-    blob = b"\0".join(strings) + b"\0"
-    if blob.count(0) != len(strings) + (not strings):
+def _block(strings: list[str]) -> tuple[array.array[int], array.array[int]]:
+    """A NULL-terminated ``char *[]`` over one buffer, encoded in one call: no ctypes object per string."""
+    text = "\0".join(strings)
+    if text.count("\0") != max(0, len(strings) - 1):
         raise ValueError("embedded null byte")
-    base = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value or 0
-    ptrs = array.array(_PTR, itertools.accumulate([len(x) + 1 for x in strings], initial=base))
+    raw = text.encode("utf-8", "surrogateescape") + b"\0"
+    blob = array.array("B", raw)
+    base = blob.buffer_info()[0]
+    if len(raw) == len(text) + 1:  # ASCII: byte offsets are character offsets
+        ptrs = array.array(_PTR, itertools.accumulate([len(x) + 1 for x in strings], initial=base))
+    else:
+        ptrs = array.array(_PTR, [base])
+        for i in range(len(raw) - 1):
+            if raw[i] == 0:
+                ptrs.append(base + i + 1)
+        ptrs.append(0)
     ptrs[-1] = 0
     return blob, ptrs
 
@@ -76,10 +74,14 @@ class Spawner:
         self._new_session = new_session
         self._libc = _load_libc() if use_libc else None
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
+        self._actions: dict[tuple[int | str | None, ...], ctypes.Array[ctypes.c_char]] = {}
+        self._last_env: list[tuple[str, str]] = []
+        self._env_prefix: tuple[list[tuple[str, str]], array.array[int], object] = ([], array.array(_PTR), None)
         if self._libc is not None:
             self._attr = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawnattr_t)
-            self._actions = ctypes.create_string_buffer(1024)
+            self._attr_address = ctypes.addressof(self._attr)
             self._pid = ctypes.c_int()
+            self._pid_address = ctypes.addressof(self._pid)
             sigdef, nomask = ctypes.create_string_buffer(128), ctypes.create_string_buffer(128)
             self._libc.sigemptyset(nomask)
             self._libc.sigemptyset(sigdef)
@@ -93,9 +95,11 @@ class Spawner:
 
     def spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, int, int]) -> int:
         """Return the child's pid; raise OSError (``filename`` is cwd when it is to blame)."""
-        low = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) if fd < 3 else -1 for fd in fds]  # dup2 must not clobber
-        try:
+        low: list[int] = []
+        if min(fds) < 3:  # dup2 onto 0-2 must not clobber a source still needed: move those up first
+            low = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) if fd < 3 else -1 for fd in fds]
             fds = tuple(d if d >= 0 else fd for d, fd in zip(low, fds, strict=True))  # type: ignore[assignment]
+        try:
             if self._libc is None:
                 p = subprocess.Popen(
                     argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env,
@@ -106,34 +110,79 @@ class Spawner:
                 return p.pid
             return self._posix_spawn(argv, env, cwd, fds)
         finally:
-            close_all(d for d in low if d >= 0)
+            if low:
+                close_all(d for d in low if d >= 0)
 
     def _posix_spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, ...]) -> int:
-        libc, actions = self._libc, ctypes.addressof(self._actions)
+        libc = self._libc
         assert libc is not None
-        envp = _block([_env_entry(k, v) for k, v in env.items()])
-        args = _block([os.fsencode(a) for a in argv])
+        envp = self._envp(env)
+        args = _block(list(argv))
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
-        if env.get("PATH") != os.environ.get("PATH") and "/" not in argv[0]:
+        if "/" not in argv[0] and env.get("PATH") != os.environ.get("PATH"):
             path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
-        libc.posix_spawn_file_actions_init(actions)
-        try:
-            for target, fd in enumerate(fds):
-                libc.posix_spawn_file_actions_adddup2(actions, fd, target)
-            if cwd != _getcwd():  # a getcwd here is cheaper than a chdir in the child
-                libc.posix_spawn_file_actions_addchdir_np(actions, os.fsencode(cwd))
-            libc.posix_spawn_file_actions_addclosefrom_np(actions, 3)
-            err = spawn(
-                ctypes.addressof(self._pid), path, actions, ctypes.addressof(self._attr),
-                args[1].buffer_info()[0], envp[1].buffer_info()[0],
-            )  # fmt: skip
-        finally:
-            libc.posix_spawn_file_actions_destroy(actions)
+        chdir = cwd if cwd != _getcwd() else None  # a getcwd here is cheaper than a chdir in the child
+        err = spawn(
+            self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
+            args[1].buffer_info()[0], envp[1].buffer_info()[0],
+        )  # fmt: skip
         if err:
             usable = os.path.isdir(cwd) and os.access(cwd, os.X_OK)
             raise OSError(err, os.strerror(err), argv[0] if usable else cwd)
         return self._pid.value
+
+    def _envp(self, env: dict[str, str]) -> tuple[object, array.array[int]]:
+        """``envp`` for ``env``: (what must stay alive during the call, the pointer array).
+
+        Steps share most of their environment, in the same order (the run's base
+        env, then a few of their own). The longest prefix two spawns had in common
+        is encoded once and kept; each spawn then encodes only what follows it.
+        """
+        items = list(env.items())
+        prefix, prefix_ptrs, prefix_blob = self._env_prefix
+        k = len(prefix)
+        if not k or items[:k] != prefix:
+            last = self._last_env
+            k = 0
+            for a, b in zip(items, last, strict=False):
+                if a != b:
+                    break
+                k += 1
+            self._last_env = items
+            if k < 8:  # nothing worth keeping in common (yet)
+                return _block([f"{key}={value}" for key, value in items])
+            prefix = items[:k]
+            prefix_blob, prefix_ptrs = _block([f"{key}={value}" for key, value in prefix])
+            prefix_ptrs = prefix_ptrs[:-1]  # without its NULL: the step's own entries follow
+            self._env_prefix = (prefix, prefix_ptrs, prefix_blob)
+        tail_blob, tail_ptrs = _block([f"{key}={value}" for key, value in items[k:]])
+        return (prefix_blob, tail_blob), prefix_ptrs + tail_ptrs
+
+    def _file_actions(self, fds: tuple[int, ...], chdir: str | None) -> int:
+        """The address of a ``posix_spawn_file_actions_t`` for these fds and folder.
+
+        Built once per key and kept (a few, least recently used first out): a run's
+        pipes reuse the same fd numbers, so most spawns find theirs.
+        """
+        key = (*fds, chdir)
+        cached = self._actions.pop(key, None)
+        if cached is None:
+            libc = self._libc
+            assert libc is not None
+            cached = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawn_file_actions_t)
+            address = ctypes.addressof(cached)
+            libc.posix_spawn_file_actions_init(address)
+            for target, fd in enumerate(fds):
+                libc.posix_spawn_file_actions_adddup2(address, fd, target)
+            if chdir is not None:
+                libc.posix_spawn_file_actions_addchdir_np(address, os.fsencode(chdir))
+            libc.posix_spawn_file_actions_addclosefrom_np(address, 3)
+            if len(self._actions) >= _KEPT_ACTIONS:
+                oldest = self._actions.pop(next(iter(self._actions)))
+                libc.posix_spawn_file_actions_destroy(ctypes.addressof(oldest))
+        self._actions[key] = cached
+        return ctypes.addressof(cached)
 
     def reaped(self, pid: int, status: int) -> None:
         """Tell the Popen fallback its child was reaped (no "still running" warning)."""
