@@ -25,7 +25,7 @@ from flowrun.events import (
     StepStatus,
 )
 from flowrun.graph import Plan
-from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.process.executor import Executor, MemberOutcome, PipelineHandle, PipelineSpec
 from flowrun.report.base import Event, Reporter
 from flowrun.spec.model import Workflow
 
@@ -110,6 +110,7 @@ class Scheduler:
         self._deadline: asyncio.TimerHandle | None = None
         self._workflow_deadline: float | None = None
         self.outbox: list[Event] = []
+        self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -144,7 +145,10 @@ class Scheduler:
     # -- starting units ------------------------------------------------------
     def _unit(self, index: int) -> _Unit:
         members = self.plan.pipelines[index]
-        locks = frozenset(lock for m in members for lock in self.plan.instances[m].step.lock)
+        locks = self._locks.get(index)
+        if locks is None:
+            locks = self._locks[index] = frozenset(
+                lock for m in members for lock in self.plan.instances[m].step.lock)
         return _Unit(index, members, len(members), locks)
 
     def _fits(self, unit: _Unit) -> str | None:
@@ -233,20 +237,21 @@ class Scheduler:
     def _launch(self, unit: _Unit) -> None:
         unit.attempt += 1
         names = set(unit.running)
-        specs: list[LaunchSpec] = []
+        specs = tuple(
+            launch_spec(self.workflow, self.plan, self.plan.instances[name], self.run_id,
+                        timeout=self._timeout_for(name), members=names,
+                        env_base=self.base_env, base_dir=self.base_dir)
+            for name in unit.running
+        )
         now = time.time()
-        for name in unit.running:
-            inst = self.plan.instances[name]
-            spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), members=names,
-                               env_base=self.base_env, base_dir=self.base_dir)
-            specs.append(spec)
-            record = self.result.steps[name]
+        unit.handle = self.executor.launch(PipelineSpec(specs), _Sink(self, unit, self._exited))
+        # the processes run: what follows only records and reports it
+        for spec in specs:
+            record = self.result.steps[spec.name]
             record.attempts = unit.attempt
             if record.started is None:
                 record.started = now
-            self.outbox.append(StepStarted(name, unit.attempt, describe(spec.argv), spec.timeout, now))
-        unit.handle = self.executor.launch(PipelineSpec(tuple(specs)), _Sink(self, unit, self._exited))
+            self.outbox.append(StepStarted(spec.name, unit.attempt, describe(spec.argv), spec.timeout, now))
 
     # -- ending units ----------------------------------------------------------
     def _exited(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:

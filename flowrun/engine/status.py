@@ -26,6 +26,10 @@ def member_statuses(
     plan: Plan, members: tuple[str, ...], outcomes: tuple[MemberOutcome, ...]
 ) -> dict[str, tuple[StepStatus, int | None, str]]:
     """Status, exit code and reason of each member; members are producers-first."""
+    if len(members) == 1 and len(outcomes) == 1:  # a lone step: no pipe rules apply
+        o = outcomes[0]
+        if o.exit_code == 0 and not (o.error or o.timed_out or o.cancelled):
+            return {members[0]: (StepStatus.SUCCESS, 0, "")}
     by_name = {o.name: o for o in outcomes}
     result: dict[str, tuple[StepStatus, int | None, str]] = {}
     for name in members:

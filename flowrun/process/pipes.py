@@ -103,6 +103,13 @@ def _spawn_order(spec: PipelineSpec) -> list[int]:
 
 def wire(spec: PipelineSpec, devnull: int) -> Wiring:
     """Open every pipe and file of a pipeline; failures become ``MemberFds.error``."""
+    if len(spec.members) == 1 and not isinstance(spec.members[0].stdin, StepSource):  # a lone step
+        lone, feeds = MemberFds(), []
+        try:
+            _wire_member(spec.members[0], lone, False, devnull, feeds)
+        except OSError as exc:
+            lone.error = f"{lone.error}: {exc.strerror or exc}"
+        return Wiring([lone], [0], [], feeds)
     order = _spawn_order(spec)
     fds = [MemberFds() for _ in spec.members]
     index = {m.name: i for i, m in enumerate(spec.members)}
