@@ -12,6 +12,7 @@ file never pay networkx's import (~0.15 s, more than flowrun's own checks).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -211,6 +212,10 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     by_name = {inst.name: inst for inst in instances}
     if forward and not piped:  # file order is a topological order, each step its own unit
         return Plan(by_name, edges, [(inst.name,) for inst in instances])
+    if forward:  # pipes in a file written in order: no networkx either, unless there is a problem to explain
+        pipelines = _forward_pipelines(instances, edges, index)
+        if pipelines is not None:
+            return Plan(by_name, edges, pipelines)
     import networkx as nx
 
     g = _new_graph(instances, edges)
@@ -225,6 +230,55 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     if plan_problems:
         raise WorkflowError(plan_problems)
     return Plan(by_name, edges, pipelines, _graph=g)
+
+
+def _forward_pipelines(
+    instances: list[StepInstance], edges: list[Edge], index: dict[str, int]
+) -> list[tuple[str, ...]] | None:
+    """``_pipelines`` for a plan whose every edge points forward in the file; None if it has a problem.
+
+    Pipe-connected steps are grouped (union-find), members in file order (which is
+    producers-first here), groups in topological order with ties in file order. A
+    dependency inside a group or a cycle between groups returns None: the networkx
+    path then finds and words the problem.
+    """
+    parent = list(range(len(instances)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for u, v, d in edges:
+        if d["kind"] == "pipe":
+            a, b = root(index[u]), root(index[v])
+            parent[max(a, b)] = min(a, b)  # the group is named by its first step
+    members: dict[int, list[str]] = {}
+    for i, inst in enumerate(instances):
+        members.setdefault(root(i), []).append(inst.name)
+    after: dict[int, set[int]] = {g: set() for g in members}
+    waiting = dict.fromkeys(members, 0)
+    for u, v, d in edges:
+        if d["kind"] != "dep":
+            continue
+        a, b = root(index[u]), root(index[v])
+        if a == b:
+            return None
+        if b not in after[a]:
+            after[a].add(b)
+            waiting[b] += 1
+    ready = [g for g, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    out: list[tuple[str, ...]] = []
+    while ready:
+        g = heapq.heappop(ready)
+        out.append(tuple(members[g]))
+        for h in after[g]:
+            waiting[h] -= 1
+            if waiting[h] == 0:
+                heapq.heappush(ready, h)
+    return out if len(out) == len(members) else None
 
 
 def _edge_position(workflow: Workflow, g: nx.DiGraph, u: str, v: str) -> Position:

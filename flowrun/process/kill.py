@@ -202,15 +202,17 @@ class ChildReaper:
         """Stop watching ``pid`` (its status will be dropped)."""
         self._watchers.pop(pid, None)
 
-    def reap(self) -> None:
-        """Collect every exited child now, then dispatch.
+    def reap(self, expected: int = 0) -> None:
+        """Collect exited children now, then dispatch.
 
         Collecting first bounds the work: a callback that launches a step whose
         child exits at once is seen on the next wake-up, not in a loop that would
-        starve the event loop.
+        starve the event loop. ``expected``: stop after that many (the caller
+        saw that many exit notices; one ``waitpid`` less per wake-up), 0 = all.
+        A child left for later still has its notice pending, so it comes back.
         """
         statuses = []
-        while True:
+        while not expected or len(statuses) < expected:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:

@@ -202,15 +202,15 @@ class LocalExecutor:
             m.timer = self._loop.call_later(spec.timeout, self._timed_out, m)
 
     def _readable(self) -> None:
-        exited = False
+        exited = 0
         for fd, _ in self._epoll.poll(0):
             m = self._captures.get(fd)
             if m is not None:
                 self._drain(m, 1)
             elif fd in self._pidfds:
-                exited = True
+                exited += 1
         if exited:
-            self._reaper.reap()  # type: ignore[union-attr]
+            self._reaper.reap(exited)  # type: ignore[union-attr]
 
     def _exited(self, m: _Member, status: int) -> None:
         m.ended = time.time()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from flowrun.graph import Plan
 from flowrun.report.base import Reporter
-from flowrun.report.html import HtmlReport
-from flowrun.report.jsonreport import JsonReport
-from flowrun.report.junit import JUnitReport
 
 __all__ = ["file_reporters", "plan_dependencies"]
 
@@ -36,7 +33,16 @@ def file_reporters(
     cannot be written is reported on stderr and leaves the run's exit code alone.
     """
     reporters: list[Reporter] = []
-    for path, kind in ((junit, JUnitReport), (json, JsonReport), (html, HtmlReport)):
-        if path:
-            reporters.append(kind(path, dependencies=dependencies, workflow_file=workflow_file))
+    if junit:  # each report's module is imported only when it is asked for (start-up time)
+        from flowrun.report.junit import JUnitReport
+
+        reporters.append(JUnitReport(junit, dependencies=dependencies, workflow_file=workflow_file))
+    if json:
+        from flowrun.report.jsonreport import JsonReport
+
+        reporters.append(JsonReport(json, dependencies=dependencies, workflow_file=workflow_file))
+    if html:
+        from flowrun.report.html import HtmlReport
+
+        reporters.append(HtmlReport(html, dependencies=dependencies, workflow_file=workflow_file))
     return reporters
