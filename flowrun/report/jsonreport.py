@@ -268,21 +268,23 @@ def _times(started: float | None, ended: float | None) -> dict[str, object]:
 
 def step_document(step: StepRecord) -> dict[str, object]:
     """One entry of the report's ``steps`` list."""
+    times = _times(step.started, step.ended)
+    history = []
+    for a in step.history:  # one attempt usually: its times are the step's, formatted once
+        same = a.started == step.started and a.ended == step.ended
+        history.append({"attempt": a.attempt, "status": a.status, "exit_code": a.exit_code,
+                        **(times if same else _times(a.started, a.ended))})
     return {
         "name": step.name,
-        "status": step.status.value,
+        "status": step.status,  # a StrEnum: JSON writes its value
         "exit_code": step.exit_code,
         "attempts": step.attempts,
-        **_times(step.started, step.ended),
+        **times,
         "log": step.log,
         "reason": step.reason,
         "allowed_failure": step.allowed_failure,
         "command": step.command,
-        "history": [
-            {"attempt": a.attempt, "status": a.status.value if a.status else None, "exit_code": a.exit_code,
-             **_times(a.started, a.ended)}
-            for a in step.history
-        ],
+        "history": history,
     }
 
 

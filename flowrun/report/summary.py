@@ -62,8 +62,9 @@ class Summary:
         return rows
 
     def render(self, finished: RunFinished) -> None:
-        rows = self._table_rows()
         out = self.stream
+        failed = any(ev.status in _FAILED for ev in self.rows.values())
+        rows = self._table_rows() if self.rich_table or not self.quiet or failed else []
         if self.rich_table:
             from rich.console import Console
             from rich.table import Table
@@ -77,7 +78,7 @@ class Summary:
                 colour = colours.get(row[1].split()[0], "")
                 table.add_row(row[0], f"[{colour}]{row[1]}[/]" if colour else row[1], *row[2:])
             Console(file=out).print(table)
-        elif not self.quiet or any(r[1].split()[0] in ("failed", "timed_out", "cancelled") for r in rows):
+        elif not self.quiet or failed:
             widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
                       for i, h in enumerate(("step", "status", "duration", "exit", "attempts"))]
             header = ("step", "status", "duration", "exit", "attempts")
