@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from flowrun.errors import FlowrunError, UsageError, WorkflowError, WorkflowNotFound
 from flowrun.events import StepStatus
 from flowrun.load import load, load_text
-from flowrun.spec import Step, Workflow
 
 if TYPE_CHECKING:
     from flowrun.engine import RunResult, StepResult, run
+    from flowrun.spec import Step, Workflow
 
 __all__ = [
     "FlowrunError",
@@ -31,9 +31,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The engine (asyncio, processes) loads on first use: `flowrun validate` never pays for it."""
+    """Each part loads on first use: `flowrun validate` never pays for the engine (asyncio,
+    processes), and `flowrun up` of a cached plan never pays for the loader (yaml, pydantic)."""
     if name in ("RunResult", "StepResult", "run"):
         import flowrun.engine
 
         return getattr(flowrun.engine, name)
+    if name in ("Step", "Workflow"):
+        import flowrun.spec
+
+        return getattr(flowrun.spec, name)
     raise AttributeError(f"module 'flowrun' has no attribute {name!r}")

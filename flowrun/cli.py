@@ -136,11 +136,13 @@ def _output_mode(args: argparse.Namespace) -> str:
 def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.engine import run
     from flowrun.graph import plan_for
+    from flowrun.load import find_workflow
+    from flowrun.load.cache import load_for_run
     from flowrun.render import to_plan_text
     from flowrun.report.choose import console_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
 
-    workflow = _load(args)
+    workflow = load_for_run(find_workflow(args.file))  # a file unchanged since its last run skips yaml/pydantic
     plan = plan_for(workflow)
     if args.steps:
         plan = plan.select(args.steps)

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import Diagnostic, Position, UsageError, WorkflowError
-from flowrun.spec.expand import StepInstance, expand
-from flowrun.spec.model import Condition, Locator, Workflow
+from flowrun.spec.conditions import Condition
+from flowrun.spec.instance import StepInstance
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the pydantic models load with the file, not with a cached plan
     import networkx as nx
+
+    from flowrun.spec.model import Locator, Workflow
 
 __all__ = ["Edge", "Plan", "build_plan", "plan_for", "suggest"]
 
@@ -147,6 +149,8 @@ def _dep_position(src: Locator, inst: StepInstance, dep: str) -> Position:
 
 def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     """Expand, connect and check the workflow; raise WorkflowError with every problem."""
+    from flowrun.spec.expand import expand
+
     src = workflow.source
     instances = expand(workflow)
     by_base: dict[str, list[str]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flowrun.graph import Plan
-from flowrun.spec.model import Condition
+from flowrun.spec.conditions import Condition
 
 __all__ = ["dependency_text", "to_dot", "to_mermaid", "to_plan_text", "to_tree"]
 

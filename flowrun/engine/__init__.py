@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.scheduler import Scheduler
@@ -16,7 +17,9 @@ from flowrun.report.files import plan_dependencies
 from flowrun.report.jsonreport import JsonReport
 from flowrun.report.logs import LogWriter, new_run_id
 from flowrun.report.secrets import Masker
-from flowrun.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from flowrun.spec.model import Workflow
 
 #: file name of the JSON run report written into every run's log folder
 RUN_REPORT = "report.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from flowrun.graph import Plan
 from flowrun.process.executor import (
@@ -16,8 +17,10 @@ from flowrun.process.executor import (
     StepSource,
     TextSource,
 )
-from flowrun.spec.expand import StepInstance
-from flowrun.spec.model import FileInput, FileOutput, TextInput, Workflow
+from flowrun.spec.instance import StepInstance
+
+if TYPE_CHECKING:
+    from flowrun.spec.model import Workflow
 
 __all__ = [
     "DEFAULT_KILL_GRACE",
@@ -104,19 +107,20 @@ def launch_spec(
     stdout: FileSink | str = CAPTURE
     stderr: FileSink | str = CAPTURE
     if script is None:
+        # a validated Step or a cached RunStep: {file} and {text} are told apart by their field
         if isinstance(step.stdin, str):
             producer = plan.producer(inst.name)
             if producer is not None and (members is None or producer in members):
                 stdin = StepSource(producer)
-        elif isinstance(step.stdin, FileInput):
+        elif hasattr(step.stdin, "file"):
             stdin = FileSource(_path(base, step.stdin.file))
-        elif isinstance(step.stdin, TextInput):
+        elif hasattr(step.stdin, "text"):
             stdin = TextSource(step.stdin.text)
-        if isinstance(step.stdout, FileOutput):
+        if step.stdout is not None:
             stdout = FileSink(_path(base, step.stdout.file), step.stdout.append)
         if step.stderr == "stdout":
             stderr = MERGE_INTO_STDOUT
-        elif isinstance(step.stderr, FileOutput):
+        elif step.stderr is not None:
             stderr = FileSink(_path(base, step.stderr.file), step.stderr.append)
     env = step_env(workflow, inst, run_id, env_base)
     return LaunchSpec(

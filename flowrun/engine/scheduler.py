@@ -10,6 +10,7 @@ import asyncio
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
@@ -27,7 +28,9 @@ from flowrun.events import (
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, MemberOutcome, PipelineHandle, PipelineSpec
 from flowrun.report.base import Event, Reporter
-from flowrun.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from flowrun.spec.model import Workflow
 
 __all__ = ["Scheduler"]
 

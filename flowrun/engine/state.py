@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flowrun.events import FINAL_FAILURES, StepStatus
 from flowrun.graph import Plan
-from flowrun.spec.model import Condition
+from flowrun.spec.conditions import Condition
 
 __all__ = ["Decision", "RunState", "condition_holds"]
 

@@ -1,128 +1,41 @@
 """Read a workflow file: find it, parse it safely, validate it, plan it.
 
 yaml and pydantic exceptions never leave this package: every problem becomes a
-``Diagnostic`` inside a ``WorkflowError``.
+``Diagnostic`` inside a ``WorkflowError``. The parser and the models load on the
+first ``load``; finding the file and reading a cached plan (``load.cache``) do not
+need them.
 """
 
 from __future__ import annotations
 
-import gc
 import os
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from flowrun.load.find import DEFAULT_FILES, MAX_FILE_BYTES, find_workflow
 
-from flowrun.errors import Diagnostic, Position, WorkflowError, WorkflowNotFound
-from flowrun.graph import Plan, build_plan, plan_for
-from flowrun.load.diagnose import from_validation_error
-from flowrun.load.dotenv import parse_dotenv
-from flowrun.load.sourcemap import SourceMap
-from flowrun.load.yamlnodes import YamlProblem, read_yaml
-from flowrun.spec import Workflow
+if TYPE_CHECKING:
+    from flowrun.graph import Plan
+    from flowrun.spec.model import Workflow
 
 __all__ = ["DEFAULT_FILES", "MAX_FILE_BYTES", "find_workflow", "load", "load_text", "plan_of"]
-
-DEFAULT_FILES = ("flowrun.yaml", "flowrun.yml")
-MAX_FILE_BYTES = 16 * 1024 * 1024
-
-
-def find_workflow(path: str | os.PathLike[str] | None = None, cwd: str | None = None) -> str:
-    """The file to read: ``path`` if given, else flowrun.yaml / flowrun.yml in ``cwd``."""
-    if path is not None:
-        path = os.fspath(path)
-        if os.path.isdir(path):
-            return find_workflow(None, path)
-        if not os.path.isfile(path):
-            raise WorkflowNotFound([path])
-        return path
-    folder = cwd or os.getcwd()
-    tried = []
-    for name in DEFAULT_FILES:
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return candidate if cwd else name
-        tried.append(candidate if cwd else name)
-    raise WorkflowNotFound(tried)
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Workflow:
     """Load, validate and plan a workflow file; raise WorkflowError listing every problem."""
-    file = find_workflow(path)
-    try:
-        with open(file, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise WorkflowError([Diagnostic(Position(file), f"cannot read the file: {exc.strerror}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise WorkflowError([Diagnostic(Position(file), "file is larger than 16 MiB")])
-    return load_text(data, file)
+    from flowrun.load.reader import load
+
+    return load(path)
 
 
 def load_text(data: bytes | str, file: str = "<string>") -> Workflow:
     """Like ``load`` for a document in memory; ``file`` names it in errors and anchors paths."""
-    # Loading allocates many small objects that all stay alive: the cyclic GC
-    # would rescan them again and again for nothing (a third of a 10k-step load).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _load_text(data, file)
-    finally:
-        if enabled:
-            gc.enable()
+    from flowrun.load.reader import load_text
 
-
-def _load_text(data: bytes | str, file: str) -> Workflow:
-    raw = data.encode() if isinstance(data, str) else data
-    if len(raw) > MAX_FILE_BYTES:
-        raise WorkflowError([Diagnostic(Position(file), "document is larger than 16 MiB")])
-    try:
-        document, smap = read_yaml(raw, file)
-    except YamlProblem as problem:
-        raise WorkflowError([problem.diagnostic]) from None
-    if not isinstance(document, dict):
-        what = "empty" if document is None else f"a {_kind(document)}"
-        message = f"a workflow file must be a mapping with a 'steps:' key, this one is {what}"
-        raise WorkflowError([Diagnostic(smap.value(()), message)])
-    try:
-        workflow = Workflow.model_validate(document)
-    except ValidationError as exc:
-        raise WorkflowError(from_validation_error(exc, smap)) from None
-    dotenv, problems = _read_dotenv(workflow, file, smap)
-    if problems:
-        raise WorkflowError(problems)
-    workflow.attach(path=file, source=smap, dotenv=dotenv)
-    workflow._plan = build_plan(workflow)
-    return workflow
+    return load_text(data, file)
 
 
 def plan_of(workflow: Workflow) -> Plan:
     """The workflow's plan (built on load; built now for a workflow made in memory)."""
+    from flowrun.graph import plan_for
+
     return plan_for(workflow)
-
-
-def _kind(value: object) -> str:
-    return {list: "list", str: "text"}.get(type(value), "scalar")
-
-
-def _read_dotenv(workflow: Workflow, file: str, smap: SourceMap) -> tuple[dict[str, str], list[Diagnostic]]:
-    base = os.path.dirname(os.path.abspath(file))
-    values: dict[str, str] = {}
-    problems: list[Diagnostic] = []
-    def where_of(i: int) -> Position:  # positions are looked up only for a problem
-        single = smap.has(("dotenv",)) and not smap.has(("dotenv", 0))
-        return smap.value(("dotenv",) if single else ("dotenv", i))
-
-    for i, name in enumerate(workflow.dotenv):
-        path = os.path.join(base, name)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read(MAX_FILE_BYTES)
-        except FileNotFoundError:
-            problems.append(Diagnostic(where_of(i), f"dotenv file not found: {name}"))
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Diagnostic(where_of(i), f"cannot read dotenv file {name}: {exc}"))
-            continue
-        parsed, bad = parse_dotenv(text, os.path.relpath(path) if not os.path.isabs(name) else path)
-        values.update(parsed)
-        problems.extend(bad)
-    return values, problems

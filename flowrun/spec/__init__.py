@@ -1,17 +1,26 @@
-"""The workflow file format as pydantic models (SPEC §1); imports no other layer."""
+"""The workflow file format as pydantic models (SPEC §1); imports no other layer.
 
-from flowrun.spec.model import (
-    STEP_NAME_PATTERN,
-    Condition,
-    Defaults,
-    FileInput,
-    FileOutput,
-    Locator,
-    Retry,
-    Step,
-    TextInput,
-    Workflow,
-)
+The models load on first use: ``Condition`` and ``StepInstance`` (what a plan
+read back from the cache needs) come without pydantic.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from flowrun.spec.conditions import Condition
+from flowrun.spec.instance import StepInstance
+
+if TYPE_CHECKING:
+    from flowrun.spec.model import (
+        STEP_NAME_PATTERN,
+        Defaults,
+        FileInput,
+        FileOutput,
+        Locator,
+        Retry,
+        Step,
+        TextInput,
+        Workflow,
+    )
 
 __all__ = [
     "STEP_NAME_PATTERN",
@@ -22,6 +31,15 @@ __all__ = [
     "Locator",
     "Retry",
     "Step",
+    "StepInstance",
     "TextInput",
     "Workflow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from flowrun.spec import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'flowrun.spec' has no attribute {name!r}")

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 
+from flowrun.spec.instance import StepInstance
 from flowrun.spec.model import Defaults, Step, Workflow
 
 __all__ = ["StepInstance", "apply_defaults", "expand", "instance_name"]
 
 _DEFAULTABLE = ("shell", "workdir", "timeout", "kill_signal", "kill_grace", "retry", "continue_on_error")
-
-
-@dataclass(frozen=True)
-class StepInstance:
-    """One concrete step: a plain step, or one combination of a matrix step."""
-
-    name: str
-    base: str
-    step: Step
-    matrix: dict[str, str] = field(default_factory=dict)
 
 
 def instance_name(base: str, values: dict[str, str]) -> str:

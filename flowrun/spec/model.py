@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
@@ -26,6 +25,7 @@ from pydantic import (
 
 from flowrun.durations import DURATION_PATTERN, parse_duration
 from flowrun.errors import Position
+from flowrun.spec.conditions import Condition
 
 __all__ = [
     "STEP_NAME_PATTERN",
@@ -116,14 +116,6 @@ EnvMap = dict[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)], EnvVa
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Condition(StrEnum):
-    """When a dependency is satisfied."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    COMPLETED = "completed"
 
 
 class FileInput(_Model):

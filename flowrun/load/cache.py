@@ -1,0 +1,158 @@
+"""The plan cache: ``flowrun up`` of an unchanged file skips yaml and pydantic.
+
+After a file has been validated and planned, its plan is written as JSON to
+``.flowrun/cache/plan-<hash of the file's path>.json`` beside it. The next ``up``
+reads it back when all of these are unchanged: the file's bytes (SHA-256), every
+dotenv file it names (SHA-256), and flowrun's own loading code (size and mtime
+of each source file that decides a plan). Anything else, an unreadable or
+foreign cache file included, is a miss: the file is loaded and checked as
+always. ``flowrun validate`` never uses the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+from flowrun.graph import Plan
+from flowrun.load.find import read_workflow
+from flowrun.spec.conditions import Condition
+from flowrun.spec.instance import StepInstance
+from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
+
+__all__ = ["CACHE_FORMAT", "cache_file", "read_cached", "write_cache"]
+
+CACHE_FORMAT = 1
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the sources whose change can change what a file loads into
+_DECIDERS = ("spec", "load", "graph.py", "durations.py", "errors.py")
+
+
+def _code_fingerprint() -> str:
+    parts = []
+    for name in _DECIDERS:
+        path = os.path.join(_PACKAGE, name)
+        files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".py")) \
+            if os.path.isdir(path) else [path]
+        for file in files:
+            st = os.stat(file)
+            parts.append(f"{os.path.relpath(file, _PACKAGE)}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_file(workflow_file: str) -> str:
+    """Where the plan of ``workflow_file`` is kept."""
+    path = os.path.abspath(workflow_file)
+    name = "plan-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".json"
+    return os.path.join(os.path.dirname(path), ".flowrun", "cache", name)
+
+
+def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
+    """The cached, still valid plan of the file whose bytes are ``data``, or None."""
+    try:
+        with open(cache_file(workflow_file), "rb") as handle:
+            entry = json.loads(handle.read())
+        if not isinstance(entry, dict):
+            return None
+        if (entry.get("format") != CACHE_FORMAT or entry.get("file") != os.path.abspath(workflow_file)
+                or entry.get("digest") != _digest(data) or entry.get("code") != _code_fingerprint()):
+            return None
+        for path, digest in entry["dotenv"]:
+            with open(path, "rb") as handle:
+                if _digest(handle.read()) != digest:
+                    return None
+        return _workflow_from(entry, workflow_file)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or not ours: a miss
+        return None
+
+
+def _workflow_from(entry: dict[str, Any], workflow_file: str) -> RunWorkflow:
+    w = entry["workflow"]
+    instances: dict[str, StepInstance] = {}
+    steps = {}
+    for item in entry["instances"]:
+        step = steps.get(item["base"]) if item["matrix"] else None
+        step = step or step_from_data(item["step"])
+        steps.setdefault(item["base"], step)
+        instances[item["name"]] = StepInstance(item["name"], item["base"], step, item["matrix"])
+    attrs = {c: {"kind": "dep", "condition": c} for c in Condition}
+    pipe = {"kind": "pipe", "condition": Condition.SUCCESS}
+    edges = [(u, v, pipe if kind == "pipe" else attrs[Condition(kind)]) for u, v, kind in entry["edges"]]
+    plan = Plan(instances, edges, [tuple(group) for group in entry["pipelines"]])
+    base_dir = os.path.dirname(os.path.abspath(workflow_file))
+    workflow = RunWorkflow(w["name"], workflow_file, base_dir, w["jobs"], w["timeout"], w["env"], w["dotenv_values"],
+                           w["secrets"], steps)
+    workflow._plan = plan
+    return workflow
+
+
+def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> None:
+    """Keep the plan of a file just loaded from ``data``; best effort, never raises."""
+    try:
+        dotenv = _dotenv_digests(workflow)
+        if dotenv is None:
+            return
+        entry = {
+            "format": CACHE_FORMAT,
+            "file": os.path.abspath(workflow_file),
+            "digest": _digest(data),
+            "code": _code_fingerprint(),
+            "dotenv": dotenv,
+            "workflow": {"name": workflow.name, "jobs": workflow.jobs, "timeout": workflow.timeout,
+                         "env": dict(workflow.env), "dotenv_values": workflow.dotenv_values,
+                         "secrets": list(workflow.secrets)},
+            "instances": [],
+            "edges": [[u, v, "pipe" if d["kind"] == "pipe" else str(d["condition"])] for u, v, d in plan.edges],
+            "pipelines": [list(group) for group in plan.pipelines],
+        }
+        written: set[int] = set()
+        for inst in plan.instances.values():
+            same = id(inst.step) in written  # matrix instances share their step: write it once
+            entry["instances"].append({"name": inst.name, "base": inst.base, "matrix": inst.matrix,
+                                       "step": None if same else step_data(inst.step)})
+            written.add(id(inst.step))
+        path = cache_file(workflow_file)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with open(fd, "w", encoding="utf-8") as handle:
+            json.dump(entry, handle, ensure_ascii=False, separators=(",", ":"))
+        os.replace(tmp, path)
+    except (OSError, ValueError, TypeError):
+        return
+
+
+def _dotenv_digests(workflow: Any) -> list[list[str]] | None:
+    """[path, SHA-256] of each dotenv file; None if one no longer holds what was loaded."""
+    from flowrun.load.dotenv import parse_dotenv
+
+    out, values = [], {}
+    for name in workflow.dotenv:
+        path = os.path.join(workflow.base_dir, name)
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        parsed, bad = parse_dotenv(raw.decode("utf-8"), path)
+        if bad:
+            return None
+        values.update(parsed)
+        out.append([path, _digest(raw)])
+    return out if values == workflow.dotenv_values else None
+
+
+def load_for_run(workflow_file: str) -> Any:
+    """The workflow to run: from the cache when still valid, else loaded, checked and cached."""
+    data = read_workflow(workflow_file)
+    cached = read_cached(workflow_file, data)
+    if cached is not None:
+        return cached
+    from flowrun.load.reader import load_text
+
+    workflow = load_text(data, workflow_file)
+    write_cache(workflow_file, data, workflow, workflow._plan)
+    return workflow
