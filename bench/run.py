@@ -235,7 +235,7 @@ def run_one(v: Variant, ctx: Ctx) -> Run:
     elif v.check:
         r.error = v.check(r)
     if v.workdir:
-        shutil.rmtree(v.workdir / ".flowrun", ignore_errors=True)
+        shutil.rmtree(v.workdir / ".flowrun" / "runs", ignore_errors=True)  # the plan cache stays, as for a user
     return r
 
 
