@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shlex
 import signal
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -53,12 +55,11 @@ def argv_for(inst: StepInstance, script: str | None = None) -> tuple[str, ...]:
     return ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", text)
 
 
+@functools.lru_cache(maxsize=4096)
 def describe(argv: tuple[str, ...]) -> str:
-    """The command a user wrote, for verbose output."""
+    """The command a user wrote, for verbose output (kept: retries and matrix steps ask again)."""
     if len(argv) >= 3 and argv[-2] in ("-c", "-ec"):
         return argv[-1]
-    import shlex
-
     return shlex.join(argv)
 
 
