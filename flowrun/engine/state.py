@@ -15,6 +15,8 @@ from flowrun.spec.conditions import Condition
 
 __all__ = ["Decision", "RunState", "condition_holds"]
 
+_NOT_FINAL = frozenset({StepStatus.PENDING, StepStatus.RUNNING})
+
 
 def condition_holds(condition: Condition, status: StepStatus, allowed_failure: bool) -> bool:
     """Does a final ``status`` of an upstream step satisfy ``condition``?"""
@@ -92,8 +94,8 @@ class RunState:
         """Mark a ready unit started; returns the members that run."""
         self._live.discard(unit)
         self.started[unit] = True
-        skipped = self.skipped_members.get(unit, set())
-        members = tuple(m for m in self.units[unit] if m not in skipped)
+        skipped = self.skipped_members.get(unit)
+        members = self.units[unit] if not skipped else tuple(m for m in self.units[unit] if m not in skipped)
         for m in members:
             self.status[m] = StepStatus.RUNNING
         return members
@@ -101,8 +103,8 @@ class RunState:
     # -- transitions -----------------------------------------------------
     def finish(self, step: str, status: StepStatus, allowed_failure: bool = False) -> list[Decision]:
         """Record a final status; returns steps that became skipped as a consequence."""
-        assert status.is_final
-        if self.status[step].is_final:
+        assert status not in _NOT_FINAL
+        if self.status[step] not in _NOT_FINAL:
             return []
         self.status[step] = status
         self.allowed[step] = allowed_failure or (
@@ -149,12 +151,15 @@ class RunState:
         if self.stop_reason is not None and not (self.handler[unit] and self.handlers_allowed):
             return self._skip_unit(unit, f"not started: {self.stop_reason}")
         blocked: dict[str, str] = {}
+        status = self.status
         for m in self.units[unit]:
             producer = self.plan.producer(m)
             if producer in blocked:
                 blocked[m] = f"its producer {producer!r} does not run"
                 continue
             for dep, cond in self.plan.dependencies(m).items():
+                if cond is Condition.SUCCESS and status[dep] is StepStatus.SUCCESS:
+                    continue  # the common case, without a call
                 if not condition_holds(cond, self.status[dep], self.allowed[dep]):
                     blocked[m] = f"{dep!r} ended {self.status[dep].value}, needs {cond.value}"
                     break
@@ -165,7 +170,8 @@ class RunState:
                 out.append(Decision(m, why))
                 out += self.finish(m, StepStatus.SKIPPED)
             return out
-        self.skipped_members[unit] = set(blocked)
+        if blocked:
+            self.skipped_members[unit] = set(blocked)
         heapq.heappush(self._ready, unit)
         self._live.add(unit)
         out = []
