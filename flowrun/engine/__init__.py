@@ -72,16 +72,21 @@ async def arun(
 
 
 def secret_values(workflow: Workflow) -> list[str]:
-    """The values of the variables named in ``secrets:``, wherever they are set."""
+    """The values of the variables named in ``secrets:``, wherever they are set.
+
+    Step env is read from the plan's instances, so values a step got from
+    ``defaults: {env}`` are masked too.
+    """
     values = []
+    steps = [inst.step for inst in plan_for(workflow).instances.values()] if workflow.secrets else []
     for name in workflow.secrets:
         for source in (os.environ, workflow.dotenv_values, workflow.env):
             if source.get(name):
                 values.append(source[name])
-        for step in workflow.steps.values():
+        for step in steps:
             if step.env.get(name):
                 values.append(step.env[name])
-    return values
+    return list(dict.fromkeys(values))
 
 
 def run(workflow: Workflow, **options: object) -> RunResult:
