@@ -11,22 +11,40 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from flowrun.errors import EXIT_INVALID, FlowrunError, WorkflowError
 
 __all__ = ["main"]
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal width so that it need not import shutil (with bz2, lzma)."""
+
+    def __init__(self, prog: str, **options: Any) -> None:
+        if options.get("width") is None:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (ValueError, OSError, AttributeError):
+                columns = 80
+            options["width"] = max(columns - 2, 10)  # what argparse does with shutil's answer
+        super().__init__(prog, **options)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowrun", description="Run workflows of parallel steps declared in YAML.")
+    parser = argparse.ArgumentParser(prog="flowrun", description="Run workflows of parallel steps declared in YAML.",
+                                     formatter_class=_Formatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, formatter_class=_Formatter)
 
     def with_file(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("-f", "--file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
         return p
 
-    up = with_file(sub.add_parser("up", help="run the workflow, or only the named steps and what they need"))
+    up = with_file(command("up", "run the workflow, or only the named steps and what they need"))
     up.add_argument("steps", nargs="*", metavar="STEP")
     up.add_argument("-j", "--jobs", type=_positive, help="max steps running at once (default: file's jobs, else CPUs)")
     up.add_argument("--keep-going", action="store_true", help="run everything that does not depend on a failure")
@@ -37,12 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per step)")
     up.add_argument("--json", metavar="FILE", help="write a JSON run report")
     up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
-    with_file(sub.add_parser("validate", help="check the file and graph; print every error"))
-    with_file(sub.add_parser("list", help="the steps, their descriptions and dependencies"))
-    graph = with_file(sub.add_parser("graph", help="the DAG as a tree, Mermaid or Graphviz dot"))
+    with_file(command("validate", "check the file and graph; print every error"))
+    with_file(command("list", "the steps, their descriptions and dependencies"))
+    graph = with_file(command("graph", "the DAG as a tree, Mermaid or Graphviz dot"))
     graph.add_argument("--format", choices=("tree", "mermaid", "dot"), default="tree")
-    sub.add_parser("schema", help="the JSON Schema of the workflow file (for editors)")
-    logs = sub.add_parser("logs", help="logs of the last run (or --run ID)")
+    command("schema", "the JSON Schema of the workflow file (for editors)")
+    logs = command("logs", "logs of the last run (or --run ID)")
     logs.add_argument("--file", dest="file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
     logs.add_argument("step", nargs="?")
     logs.add_argument("--run", help="run id (default: the latest)")

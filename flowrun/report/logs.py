@@ -6,11 +6,9 @@ Output is appended as it arrives, so memory does not grow with output size.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import time
-import uuid
 
 from flowrun.events import OutputChunk, RunFinished, RunStarted, StepFinished
 from flowrun.report.base import Event
@@ -44,6 +42,8 @@ def log_file_name(step: str) -> str:
     """A file name for a step's log that cannot escape the run folder or collide."""
     safe = _UNSAFE.sub("_", step)
     if safe != step or safe in (".", "..") or safe.startswith("."):
+        import hashlib  # only names that needed escaping pay for it
+
         digest = hashlib.sha256(step.encode()).hexdigest()[:8]
         safe = f"{safe.lstrip('.') or '_'}-{digest}"
     return safe + ".log"
@@ -51,7 +51,7 @@ def log_file_name(step: str) -> str:
 
 def new_run_id() -> str:
     """Sortable and unique: ``20261125T122843-3f9a1c``."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()  # (uuid would import platform)
 
 
 def runs_dir(base_dir: str) -> str:
@@ -65,14 +65,14 @@ def _private_dir(path: str) -> None:
 
 def prune_runs(base_dir: str, keep: int) -> list[str]:
     """Delete the oldest run folders so that at most ``keep`` remain; returns what went."""
-    import shutil
-
     folder = runs_dir(base_dir)
     try:
         runs = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
     except FileNotFoundError:
         return []
     doomed = runs[: max(0, len(runs) - max(1, keep))]
+    if doomed:
+        import shutil  # with bz2 and lzma: not worth importing when nothing goes
     for name in doomed:
         shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
     return doomed
