@@ -161,6 +161,7 @@ class LocalExecutor:
         return p
 
     def _bind(self) -> asyncio.AbstractEventLoop:
+        _check_pidfd()
         self._loop = asyncio.get_running_loop()
         self._reaper = ChildReaper.acquire()
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -325,6 +326,16 @@ class LocalExecutor:
                     if m.timer is not None:
                         m.timer.cancel()
         return groups
+
+
+def _check_pidfd() -> None:
+    """Exits are watched through pidfds: say so plainly where the kernel has none."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError) as exc:
+        raise ExecutorError(
+            f"this system cannot watch processes through pidfds ({exc}): flowrun needs Linux 5.3 or later"
+        ) from None
 
 
 def _spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:

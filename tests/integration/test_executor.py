@@ -508,3 +508,19 @@ with open({str(result)!r}, "w") as f:
     argv = ["sh", "-c", 'exec 0<&- 1>&- 2>&-; exec "$0" -c "$1"', sys.executable, code]
     subprocess.run(argv, check=True, timeout=60, env=env)
     assert result.read_text() == repr([b"in\nerr\n", b"in\nerr\n"])
+
+
+def test_a_kernel_without_pidfds_is_a_plain_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux before 5.3 (or valgrind) has no pidfd_open: flowrun says so instead of a traceback."""
+    import errno
+
+    import flowrun
+
+    def no_pidfds(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    (tmp_path / "flowrun.yaml").write_text("steps:\n  a: {cmd: [\"true\"]}\n")
+    workflow = flowrun.load(tmp_path / "flowrun.yaml")
+    monkeypatch.setattr(os, "pidfd_open", no_pidfds)
+    with pytest.raises(ExecutorError, match="Linux 5.3"):
+        flowrun.run(workflow, handle_signals=False)
