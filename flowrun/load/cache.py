@@ -22,7 +22,7 @@ from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
 
-__all__ = ["CACHE_FORMAT", "cache_file", "read_cached", "write_cache"]
+__all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
 CACHE_FORMAT = 1
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
