@@ -1,4 +1,9 @@
-"""Step statuses and the events the engine emits for reporters to render."""
+"""Step statuses and the events the engine emits for reporters to render.
+
+Events are read-only by convention (reporters share them; one that needs a
+changed copy uses ``dataclasses.replace``). The per-step ones are not ``frozen``,
+which would cost an ``object.__setattr__`` per field each time one is built.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +55,7 @@ class RunStarted:
     jobs: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepStarted:
     step: str
     attempt: int
@@ -59,7 +64,7 @@ class StepStarted:
     at: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutputChunk:
     """Raw bytes a step wrote (stdout and stderr share one stream unless redirected)."""
 
@@ -67,7 +72,7 @@ class OutputChunk:
     data: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepFinished:
     step: str
     status: StepStatus

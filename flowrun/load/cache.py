@@ -24,7 +24,7 @@ from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the sources whose change can change what a file loads into
 _DECIDERS = ("spec", "load", "graph.py", "durations.py", "errors.py")
@@ -76,11 +76,15 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str) -> RunWorkflow:
     w = entry["workflow"]
     instances: dict[str, StepInstance] = {}
     steps = {}
-    for item in entry["instances"]:
-        step = steps.get(item["base"]) if item["matrix"] else None
+    for item in entry["instances"]:  # "base" and "matrix" are left out when they are the name and {}
+        name = item["name"]
+        base, matrix = item.get("base", name), item.get("matrix") or {}
+        step = steps.get(base) if matrix else None
         step = step or step_from_data(item["step"])
-        steps.setdefault(item["base"], step)
-        instances[item["name"]] = StepInstance(item["name"], item["base"], step, item["matrix"])
+        steps.setdefault(base, step)
+        instance = object.__new__(StepInstance)  # frozen: __init__ would set each field through __setattr__
+        instance.__dict__.update(name=name, base=base, step=step, matrix=matrix)
+        instances[name] = instance
     attrs = {c: {"kind": "dep", "condition": c} for c in Condition}
     pipe = {"kind": "pipe", "condition": Condition.SUCCESS}
     edges = [(u, v, pipe if kind == "pipe" else attrs[Condition(kind)]) for u, v, kind in entry["edges"]]
@@ -114,8 +118,12 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
         written: set[int] = set()
         for inst in plan.instances.values():
             same = id(inst.step) in written  # matrix instances share their step: write it once
-            entry["instances"].append({"name": inst.name, "base": inst.base, "matrix": inst.matrix,
-                                       "step": None if same else step_data(inst.step)})
+            item: dict[str, Any] = {"name": inst.name, "step": None if same else step_data(inst.step)}
+            if inst.base != inst.name:
+                item["base"] = inst.base
+            if inst.matrix:
+                item["matrix"] = inst.matrix
+            entry["instances"].append(item)
             written.add(id(inst.step))
         path = cache_file(workflow_file)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

@@ -2,7 +2,9 @@
 
 Everything here is plain, serialisable data plus two small protocols, so that a
 remote executor (Dask, SPEC §8) can implement the same interface: no file
-descriptors, no ``spec.Step``, no asyncio objects cross it.
+descriptors, no ``spec.Step``, no asyncio objects cross it. The classes built
+for every step are read-only by convention, not ``frozen``: a frozen dataclass
+costs a ``object.__setattr__`` per field to build, on the per-step path.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ StdoutSpec = FileSink | Literal["capture"]
 StderrSpec = FileSink | Literal["capture", "stdout"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LaunchSpec:
     """One process to start. ``stdout`` is ignored when other members read it."""
 
@@ -85,7 +87,7 @@ class LaunchSpec:
     tag: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PipelineSpec:
     """Members joined by ``stdin: producer``; all start together, consumers first."""
 
@@ -97,7 +99,7 @@ class PipelineSpec:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MemberOutcome:
     """What happened to one member: raw facts, no status policy."""
 

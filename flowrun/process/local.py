@@ -125,7 +125,7 @@ class LocalExecutor:
         self._devnull = -1
         self._running: set[_Pipeline] = set()
         self._lingering: set[int] = set()  # groups that outlived their leader
-        self._tags: set[bytes] = set()
+        self._tags: set[tuple[str, str]] = set()  # encoded only if a sweep needs them
         self._captures: dict[int, _Member] = {}
         self._pidfds: dict[int, _Member] = {}
         self._epoll = select.epoll()  # capture pipes and pidfds
@@ -173,7 +173,7 @@ class LocalExecutor:
         m.started = time.time()
         env = spec.env
         if spec.tag is not None:
-            self._tags.add(tag_entry(spec.tag))
+            self._tags.add(spec.tag)
             if env.get(spec.tag[0]) != spec.tag[1]:
                 env = {**env, spec.tag[0]: spec.tag[1]}
         if f.error is None and not spec.argv:
@@ -289,7 +289,7 @@ class LocalExecutor:
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
         for _ in range(5):  # again: something may have forked between scan and kill
-            pidfds = sweep(groups, self._tags)
+            pidfds = sweep(groups, [tag_entry(tag) for tag in self._tags])
             if not pidfds:
                 break
             await wait_exit(self._loop, pidfds, timeout=5.0)

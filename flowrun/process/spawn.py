@@ -77,6 +77,9 @@ class Spawner:
         self._actions: dict[tuple[int | str | None, ...], ctypes.Array[ctypes.c_char]] = {}
         self._last_env: list[tuple[str, str]] = []
         self._env_prefix: tuple[list[tuple[str, str]], array.array[int], object] = ([], array.array(_PTR), None)
+        # read once: flowrun never changes its own folder or PATH while steps run
+        self._own_cwd = _getcwd()
+        self._own_path = os.environ.get("PATH")
         if self._libc is not None:
             self._attr = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawnattr_t)
             self._attr_address = ctypes.addressof(self._attr)
@@ -120,9 +123,9 @@ class Spawner:
         args = _block(list(argv))
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
-        if "/" not in argv[0] and env.get("PATH") != os.environ.get("PATH"):
+        if "/" not in argv[0] and env.get("PATH") != self._own_path:
             path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
-        chdir = cwd if cwd != _getcwd() else None  # a getcwd here is cheaper than a chdir in the child
+        chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
             args[1].buffer_info()[0], envp[1].buffer_info()[0],
@@ -186,7 +189,7 @@ class Spawner:
 
     def reaped(self, pid: int, status: int) -> None:
         """Tell the Popen fallback its child was reaped (no "still running" warning)."""
-        p = self._popens.pop(pid, None)
+        p = self._popens.pop(pid, None) if self._popens else None
         if p is not None:
             p.returncode = os.waitstatus_to_exitcode(status)
 
