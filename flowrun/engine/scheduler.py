@@ -259,6 +259,11 @@ class Scheduler:
     # -- ending units ----------------------------------------------------------
     def _exited(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
         statuses = member_statuses(self.plan, unit.running, outcomes)
+        if len(statuses) == 1 and not unit.timed_out_by_workflow:
+            (name, (status, _, _)), = statuses.items()
+            if status is StepStatus.SUCCESS and self.state.readies_nothing(name):
+                self._succeeded_alone(unit, statuses, outcomes[0].ended)
+                return
         if unit.timed_out_by_workflow:
             statuses = {
                 m: ((StepStatus.TIMED_OUT, 124, "workflow timeout") if s is StepStatus.CANCELLED else (s, c, r))
@@ -275,6 +280,26 @@ class Scheduler:
             unit.retry_timer = asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
             return
         self._finish_unit(unit, statuses)
+
+    def _succeeded_alone(
+        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float
+    ) -> None:
+        """A lone step succeeded and nothing waits for it alone: fill its slot first, then record it.
+
+        Recording it cannot change what is ready (``readies_nothing``) nor stop the
+        run, so the next step starts exactly as it would have, one step's
+        bookkeeping sooner; the reporters still see this step end before it starts.
+        """
+        self.running.pop(unit.index, None)
+        self.free += unit.slots
+        self.held_locks -= unit.locks
+        mark = len(self.outbox)
+        self._pump()
+        started = self.outbox[mark:]
+        del self.outbox[mark:]
+        self._finish_members(unit, statuses, ended)
+        self.outbox += started
+        self._check_done()
 
     def _relaunch(self, unit: _Unit) -> None:
         unit.retry_timer = None
@@ -310,8 +335,10 @@ class Scheduler:
         self._pump()
         self._check_done()
 
-    def _finish_members(self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]]) -> None:
-        now = time.time()
+    def _finish_members(
+        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float | None = None
+    ) -> None:
+        now = ended or time.time()
         decisions: list[Decision] = []
         for m, (status, code, reason) in statuses.items():
             record = self.result.steps[m]

@@ -90,6 +90,11 @@ class RunState:
             heapq.heappop(self._ready)
         return self._ready[0] if self._ready else None
 
+    def readies_nothing(self, step: str) -> bool:
+        """True if ``step`` ending now cannot make any unit ready (each one still waits for another step)."""
+        waiting = self.waiting
+        return all(waiting[unit] > 1 for unit in self.downstream.get(step, ()))
+
     def take(self, unit: int) -> tuple[str, ...]:
         """Mark a ready unit started; returns the members that run."""
         self._live.discard(unit)

@@ -30,6 +30,7 @@ from flowrun.process.kill import (
     tag_entry,
     wait_exit,
 )
+from flowrun.process.latency import LatencyHint
 from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
 
@@ -132,6 +133,7 @@ class LocalExecutor:
         self._graces: set[_Member] = set()
         self._relays: list[FanoutRelay] = []
         self._feeders: list[TextFeeder] = []
+        self._latency = LatencyHint()
 
     def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> PipelineHandle:
         """Start every member (consumers first); never raises for a member's spawn error."""
@@ -164,6 +166,7 @@ class LocalExecutor:
         _check_pidfd()
         self._loop = asyncio.get_running_loop()
         self._reaper = ChildReaper.acquire()
+        self._latency.apply()  # react to exits at once; steps keep the default slice (latency.py)
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._loop.add_reader(self._epoll.fileno(), self._readable)
         return self._loop
@@ -307,6 +310,7 @@ class LocalExecutor:
             self._reaper.forget(m.pid)
             os.close(m.pidfd)
         self._reaper.release()
+        self._latency.restore()
         self._loop.remove_reader(self._epoll.fileno())
         self._epoll.close()
         os.close(self._devnull)
