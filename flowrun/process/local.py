@@ -31,7 +31,7 @@ from flowrun.process.kill import (
     wait_exit,
 )
 from flowrun.process.latency import LatencyHint
-from flowrun.process.pipes import FanoutRelay, MemberFds, TextFeeder, wire
+from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
 
 __all__ = ["LocalExecutor"]
@@ -134,6 +134,7 @@ class LocalExecutor:
         self._relays: list[FanoutRelay] = []
         self._feeders: list[TextFeeder] = []
         self._latency = LatencyHint()
+        self._capture_pipes = CapturePipes()
 
     def launch(self, pipeline: PipelineSpec, sink: PipelineSink) -> PipelineHandle:
         """Start every member (consumers first); never raises for a member's spawn error."""
@@ -141,7 +142,7 @@ class LocalExecutor:
             raise ExecutorError("launch() after aclose()")
         loop = self._loop or self._bind()
         try:
-            wiring = wire(pipeline, self._devnull)
+            wiring = wire(pipeline, self._devnull, self._capture_pipes)
         except OSError as exc:
             raise ExecutorError(f"cannot set up pipes: {exc}") from exc
         p = _Pipeline(self, pipeline, sink)
@@ -156,6 +157,10 @@ class LocalExecutor:
             self._feeders = [f for f in self._feeders if not f.done]
             self._feeders.extend(TextFeeder(loop, fd, data) for fd, data in wiring.feeds)
         self._running.add(p)
+        try:  # the next launch's capture pipe, made now that this one's processes run
+            self._capture_pipes.refill()
+        except OSError:
+            pass  # out of fds: the next launch tries again and reports it
         for m in p.members:  # members that never started end now, but not re-entrantly
             if m.error is not None:
                 loop.call_soon(sink.on_output, m.spec.name, m.error.encode() + b"\n")
@@ -287,6 +292,7 @@ class LocalExecutor:
         self._closed = True
         if self._loop is None or self._reaper is None:
             self._epoll.close()
+            self._capture_pipes.close()
             return
         groups = self._stop_timers_and_running()
         for pgid in groups:
@@ -311,6 +317,7 @@ class LocalExecutor:
             os.close(m.pidfd)
         self._reaper.release()
         self._latency.restore()
+        self._capture_pipes.close()
         self._loop.remove_reader(self._epoll.fileno())
         self._epoll.close()
         os.close(self._devnull)

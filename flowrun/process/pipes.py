@@ -30,7 +30,7 @@ from flowrun.process.executor import (
 )
 from flowrun.process.kill import close_all
 
-__all__ = ["PIPE_SIZE", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
+__all__ = ["PIPE_SIZE", "CapturePipes", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
 
 #: Size asked for pipes that carry bulk data (fewer wake-ups than the 64 KiB default).
 PIPE_SIZE = 1 << 20
@@ -59,6 +59,36 @@ def make_pipe(size: int | None = None) -> tuple[int, int]:
         with contextlib.suppress(OSError):
             fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
     return r, w
+
+
+class CapturePipes:
+    """Capture pipes made ahead of need: the one a step gets is ready before its launch.
+
+    ``wire`` takes the spare, and the executor calls ``refill`` once the step is
+    spawned, so making a pipe is not among what happens between one step's exit
+    and the next one's spawn.
+    """
+
+    def __init__(self) -> None:
+        self._spare: tuple[int, int] | None = None
+
+    def take(self) -> tuple[int, int]:
+        """(read end, non-blocking; write end), both close-on-exec."""
+        pair, self._spare = self._spare, None
+        if pair is None:
+            pair = make_pipe()
+            fcntl.fcntl(pair[0], fcntl.F_SETFL, os.O_NONBLOCK)  # a new pipe end has no other status flags to keep
+        return pair
+
+    def refill(self) -> None:
+        if self._spare is None:
+            self._spare = self.take()
+
+    def close(self) -> None:
+        pair, self._spare = self._spare, None
+        if pair is not None:
+            os.close(pair[0])
+            os.close(pair[1])
 
 
 def _open_sink(sink: FileSink) -> int:
@@ -120,12 +150,13 @@ def _spawn_order(spec: PipelineSpec) -> list[int]:
     return sorted(range(len(spec.members)), key=lambda j: -depth[j])
 
 
-def wire(spec: PipelineSpec, devnull: int) -> Wiring:
+def wire(spec: PipelineSpec, devnull: int, captures: CapturePipes | None = None) -> Wiring:
     """Open every pipe and file of a pipeline; failures become ``MemberFds.error``."""
+    captures = captures or CapturePipes()
     if len(spec.members) == 1 and not isinstance(spec.members[0].stdin, StepSource):  # a lone step
         lone, feeds = MemberFds(), []
         try:
-            _wire_member(spec.members[0], lone, False, devnull, feeds)
+            _wire_member(spec.members[0], lone, False, devnull, feeds, captures)
         except OSError as exc:
             lone.error = f"{lone.error}: {exc.strerror or exc}"
         return Wiring([lone], [0], [], feeds)
@@ -154,7 +185,7 @@ def wire(spec: PipelineSpec, devnull: int) -> Wiring:
         if fds[i].error is not None:
             continue
         try:
-            _wire_member(m, fds[i], i in consumers, devnull, feeds)
+            _wire_member(m, fds[i], i in consumers, devnull, feeds, captures)
         except OSError as exc:
             fds[i].error = f"{fds[i].error}: {exc.strerror or exc}"
     return Wiring(fds, order, relays, feeds)
@@ -182,7 +213,9 @@ def _wire_pipe(producer: MemberFds, consumers: list[MemberFds], made: list[int])
     return FanoutRelay(src, outs)
 
 
-def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: list[tuple[int, bytes]]) -> None:
+def _wire_member(
+    m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: list[tuple[int, bytes]], captures: CapturePipes
+) -> None:
     """Open one member's own redirects; ``f.error`` names the step that raised, if any."""
     if m.stdin is None:
         f.stdin = devnull
@@ -201,12 +234,12 @@ def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: l
             f.owned.append(f.stdout)
         else:
             f.error = "cannot create output pipe"
-            f.stdout = _capture_pipe(f)
+            f.stdout = _capture_pipe(f, captures)
     if m.stderr == MERGE_INTO_STDOUT:
         f.stderr = f.stdout
     elif not isinstance(m.stderr, FileSink):
         f.error = "cannot create output pipe"
-        f.stderr = f.stdout if f.capture >= 0 else _capture_pipe(f)
+        f.stderr = f.stdout if f.capture >= 0 else _capture_pipe(f, captures)
     elif m.stderr == m.stdout and not read:
         f.stderr = f.stdout  # the same file twice: share one offset, like 2>&1
     else:
@@ -216,10 +249,9 @@ def _wire_member(m: LaunchSpec, f: MemberFds, read: bool, devnull: int, feeds: l
     f.error = None
 
 
-def _capture_pipe(f: MemberFds) -> int:
+def _capture_pipe(f: MemberFds, captures: CapturePipes) -> int:
     """One pipe for stdout and stderr, like a terminal: their order is kept."""
-    r, w = make_pipe()
-    fcntl.fcntl(r, fcntl.F_SETFL, os.O_NONBLOCK)  # a new pipe end has no other status flags to keep
+    r, w = captures.take()
     f.capture = r
     f.owned.append(w)
     return w

@@ -81,7 +81,7 @@ def write_atomically(path: str, text: str | Iterable[str], private: bool = False
             os.unlink(tmp)
 
 
-@dataclass
+@dataclass(slots=True)
 class AttemptRecord:
     """One try of a step: when it ran and how it ended."""
 
@@ -92,7 +92,7 @@ class AttemptRecord:
     exit_code: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """One step over the whole run (all attempts)."""
 
@@ -203,13 +203,14 @@ class RunRecorder:
         if record is None:
             return
         if isinstance(event, StepStarted):
-            step = record.steps.setdefault(event.step, StepRecord(event.step))
+            step = record.steps.get(event.step) or record.steps.setdefault(event.step, StepRecord(event.step))
             step.history.append(AttemptRecord(event.attempt, event.at))
             step.command = event.command
             if step.started is None:
                 step.started = event.at
         elif isinstance(event, StepFinished):
-            self._finished(record.steps.setdefault(event.step, StepRecord(event.step)), event)
+            step = record.steps.get(event.step) or record.steps.setdefault(event.step, StepRecord(event.step))
+            self._finished(step, event)
         elif isinstance(event, RunFinished):
             self._close(record, event)
             try:

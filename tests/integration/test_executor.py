@@ -524,3 +524,22 @@ def test_a_kernel_without_pidfds_is_a_plain_error(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(os, "pidfd_open", no_pidfds)
     with pytest.raises(ExecutorError, match=r"Linux 5\.3"):
         flowrun.run(workflow, handle_signals=False)
+
+
+@in_loop
+async def test_no_fd_is_left_open_after_aclose(tmp_path: Path) -> None:
+    # capture pipes (one made ahead for the next launch), a pipe, a file, a failed spawn
+    before = set(os.listdir("/proc/self/fd"))
+    async with executor() as ex:
+        for members in (
+            (step("lone", "sh", "-c", "echo hi"),),
+            (step("p", "sh", "-c", "echo data"), step("c", "cat", stdin=StepSource("p"))),
+            (step("f", "sh", "-c", "echo to-file", stdout=FileSink(str(tmp_path / "out.txt"))),),
+            (step("missing", "no-such-command-flowrun"),),
+        ):
+            sink, _ = launch(ex, *members)
+            await sink.done()
+        assert len(os.listdir("/proc/self/fd")) > len(before)  # the spare capture pipe, the epoll set
+    leaked = set(os.listdir("/proc/self/fd")) - before
+    assert not leaked, {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked
+                        if os.path.exists(f"/proc/self/fd/{fd}")}
