@@ -59,6 +59,7 @@ class GitHubPrinter(PlainPrinter):
 
     def __init__(self, stream: BinaryIO | None = None, *, quiet: bool = False, verbose: bool = False) -> None:
         super().__init__(stream, colour=False, quiet=quiet, verbose=verbose)
+        self.events = None  # groups follow step starts, annotations the ends: everything
         self.front: str | None = None
         self._spools: dict[str, Spool[bytes]] = {}  # running steps in start order, waiting to be the front
         self._held: list[Spool[bytes]] = []  # complete groups and loose lines waiting for the front to end

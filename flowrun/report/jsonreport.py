@@ -185,6 +185,7 @@ class RunRecorder:
 
     #: how error messages name this report
     kind = "report"
+    events = (RunStarted, StepStarted, StepFinished, RunFinished)
 
     def __init__(self, path: str, *, dependencies: Mapping[str, Sequence[str]] | None = None,
                  workflow_file: str | None = None, private: bool = False) -> None:

@@ -81,6 +81,8 @@ def prune_runs(base_dir: str, keep: int) -> list[str]:
 class LogWriter:
     """Writes each step's raw output bytes to its own log file, as they arrive."""
 
+    events = (OutputChunk, StepFinished, RunStarted, RunFinished)
+
     def __init__(self, base_dir: str, run_id: str, keep_runs: int | None = None) -> None:
         root = os.path.join(base_dir, ".flowrun")
         _private_dir(root)

@@ -33,6 +33,9 @@ class PlainPrinter:
     ) -> None:
         self.fd = (stream.fileno() if stream is not None else 1)
         self.colour, self.quiet, self.verbose = colour, quiet, verbose
+        # without -v, step starts and scheduler notes print nothing; with -q, output neither
+        self.events: tuple[type, ...] | None = None if verbose else (
+            (StepFinished, RunStarted) if quiet else (OutputChunk, StepFinished, RunStarted))
         self.width = 0
         self._partial: dict[str, bytes] = {}
         self._prefix: dict[str, bytes] = {}

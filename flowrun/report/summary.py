@@ -32,6 +32,8 @@ def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
 class Summary:
     """Collects step ends; prints the table when the run finishes."""
 
+    events = (StepFinished, RunStarted, RunFinished)
+
     def __init__(self, stream: TextIO, *, rich_table: bool = False, log_path: object = None,
                  quiet: bool = False) -> None:
         self.stream, self.rich_table, self.log_path, self.quiet = stream, rich_table, log_path, quiet
