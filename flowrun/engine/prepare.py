@@ -6,7 +6,7 @@ import functools
 import os
 import shlex
 import signal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from flowrun.graph import Plan
@@ -95,7 +95,7 @@ def launch_spec(
     run_id: str,
     *,
     timeout: float | None,
-    members: set[str] | None = None,
+    members: Collection[str] | None = None,
     script: str | None = None,
     env_base: Mapping[str, str] | None = None,
     base_dir: str | None = None,

@@ -239,7 +239,7 @@ class Scheduler:
 
     def _launch(self, unit: _Unit) -> None:
         unit.attempt += 1
-        names = set(unit.running)
+        names = set(unit.running) if len(unit.running) > 1 else unit.running
         specs = tuple(
             launch_spec(self.workflow, self.plan, self.plan.instances[name], self.run_id,
                         timeout=self._timeout_for(name), members=names,

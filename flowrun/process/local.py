@@ -99,7 +99,7 @@ class _Pipeline:
         self.remaining -= 1
         if self.remaining == 0:
             self._executor._running.discard(self)
-            self.sink.on_exit(tuple(m.outcome() for m in self.members))
+            self.sink.on_exit(tuple([m.outcome() for m in self.members]))
 
 
 class LocalExecutor:
@@ -225,7 +225,6 @@ class LocalExecutor:
         m.ended = time.time()
         m.status = status
         del self._pidfds[m.pidfd]
-        os.close(m.pidfd)  # the only reference: closing it also takes it out of the epoll set
         self._spawner.reaped(m.pid, status)
         if m.timer is not None:
             m.timer.cancel()
@@ -236,7 +235,10 @@ class LocalExecutor:
             m.group_gone = True  # its pgid may be recycled: never signal it again
         if m.capture >= 0:
             self._drain(m, _DRAIN_READS)
-        m.pipeline.member_done()
+        try:
+            m.pipeline.member_done()  # the next step may start here: the pidfd can wait
+        finally:
+            os.close(m.pidfd)  # the only reference: closing it also takes it out of the epoll set
 
     def _drain(self, m: _Member, reads: int) -> None:
         """Deliver what is readable now; EOF closes the pipe."""
