@@ -170,8 +170,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
-    reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
-                                dependencies=plan_dependencies(plan), workflow_file=workflow.path)
+    if args.junit or args.json or args.html:
+        reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
+                                    dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters)
     return result.exit_code()
 
