@@ -21,7 +21,7 @@ policy and nice >= 0 it changes nothing).
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 import struct
 
 __all__ = ["SLICE_NS", "LatencyHint", "sched_attr"]
@@ -36,7 +36,7 @@ SLICE_NS = 100_000
 
 def _syscall(getting: bool, attr: bytes | None = None) -> bytes | None:
     """sched_getattr (returns the attr) or sched_setattr (returns b"" on success) for this thread."""
-    numbers = _SYSCALLS.get(platform.machine())
+    numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         return None
     try:
