@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flowrun.events import StepStatus
+from flowrun.events import StepFinished, StepStarted, StepStatus
 from tests.integration.harness import run_yaml
 
 S = StepStatus
@@ -211,3 +211,26 @@ def test_logs_are_private_and_complete(tmp_path: Path) -> None:
     assert os.stat(log).st_mode & 0o777 == 0o600
     assert os.stat(log.parent).st_mode & 0o777 == 0o700
     assert os.stat(tmp_path / ".flowrun").st_mode & 0o777 == 0o700
+
+
+def test_a_finished_step_is_reported_before_the_step_that_takes_its_slot(tmp_path: Path) -> None:
+    # independent steps ready nothing when they end: their slot is handed on before they are recorded
+    class Events:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def handle(self, event: object) -> None:
+            if isinstance(event, (StepStarted, StepFinished)):
+                self.seen.append((type(event).__name__, event.step))
+
+    events = Events()
+    result = run_yaml(tmp_path, """
+        steps:
+          a: {cmd: ["true"]}
+          b: {cmd: ["true"]}
+          c: {cmd: ["true"]}
+    """, jobs=1, reporters=[events])
+    assert events.seen == [("StepStarted", "a"), ("StepFinished", "a"), ("StepStarted", "b"),
+                           ("StepFinished", "b"), ("StepStarted", "c"), ("StepFinished", "c")]
+    a, b, c = (result[n] for n in "abc")
+    assert a.started <= a.ended <= b.started <= b.ended <= c.started <= c.ended  # type: ignore[operator]
