@@ -290,7 +290,9 @@ class Scheduler:
         run, so the next step starts exactly as it would have, one step's
         bookkeeping sooner; the reporters still see this step end before it starts.
         """
-        self.running.pop(unit.index, None)
+        if self.running.pop(unit.index, None) is None:  # released already: only record it
+            self._finish_members(unit, statuses, ended)
+            return
         self.free += unit.slots
         self.held_locks -= unit.locks
         mark = len(self.outbox)
