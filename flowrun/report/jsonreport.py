@@ -53,12 +53,7 @@ _last_second: list[object] = [None, ""]
 
 def iso_utc(epoch: float | None) -> str | None:
     """``2026-01-31T12:00:00.123Z`` for an epoch time (rounded to the millisecond), None for None."""
-    if epoch is None:
-        return None
-    second, milli = divmod(round(round(epoch, 3) * 1000), 1000)
-    if _last_second[0] != second:
-        _last_second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    return f"{_last_second[1]}.{milli:03d}Z"
+    return None if epoch is None else _stamp(epoch)[0]
 
 
 def write_atomically(path: str, text: str | Iterable[str], private: bool = False) -> None:
@@ -265,7 +260,7 @@ def _times(started: float | None, ended: float | None) -> dict[str, object]:
         "started_epoch": None if started is None else round(started, 3),
         "ended": iso_utc(ended),
         "ended_epoch": None if ended is None else round(ended, 3),
-        "duration": _rounded_duration(started, ended),
+        "duration": None if started is None or ended is None else round(max(0.0, ended - started), 3),
     }
 
 
@@ -356,10 +351,6 @@ def _stamp(epoch: float) -> tuple[str, str]:
     if _last_second[0] != second:
         _last_second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
     return f"{_last_second[1]}.{milli:03d}Z", f"{second}.{milli:03d}"
-
-
-def _rounded_duration(started: float | None, ended: float | None) -> float | None:
-    return None if started is None or ended is None else round(max(0.0, ended - started), 3)
 
 
 def step_json(step: StepRecord) -> str:
