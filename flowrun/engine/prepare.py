@@ -6,6 +6,7 @@ import functools
 import os
 import shlex
 import signal
+from collections import ChainMap
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
@@ -73,15 +74,17 @@ def base_env(workflow: Workflow, inherited: Mapping[str, str] | None = None) -> 
 
 def step_env(
     workflow: Workflow, inst: StepInstance, run_id: str, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1)."""
-    env = dict(base) if base is not None else base_env(workflow)
-    env.update(inst.step.env)
-    env.update(inst.matrix)
-    env[RUN_ID_VAR] = run_id
-    env[STEP_VAR] = inst.name
-    env[TAG_VAR] = f"{run_id}/{inst.name}"
-    return env
+) -> ChainMap[str, str]:
+    """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1).
+
+    The step's own entries over the run's shared ``base``, which is not copied:
+    the executor can then encode the shared part once a run, not once a step.
+    """
+    own = {**inst.step.env, **inst.matrix}
+    own[RUN_ID_VAR] = run_id
+    own[STEP_VAR] = inst.name
+    own[TAG_VAR] = f"{run_id}/{inst.name}"
+    return ChainMap(own, base if base is not None else base_env(workflow))
 
 
 def _path(base: str, value: str) -> str:
@@ -135,5 +138,5 @@ def launch_spec(
         timeout=timeout,
         kill_signal=step.kill_signal or int(signal.SIGTERM),
         kill_grace=DEFAULT_KILL_GRACE if step.kill_grace is None else step.kill_grace,
-        tag=(TAG_VAR, env[TAG_VAR]),
+        tag=(TAG_VAR, env.maps[0][TAG_VAR]),
     )

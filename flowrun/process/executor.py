@@ -9,6 +9,7 @@ costs a ``object.__setattr__`` per field to build, on the per-step path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -75,7 +76,9 @@ class LaunchSpec:
 
     name: str
     argv: tuple[str, ...]
-    env: dict[str, str]
+    #: the whole environment; as ``ChainMap(own, shared)`` the local executor encodes
+    #: ``shared`` once for every spec that shares it (it must not change meanwhile)
+    env: Mapping[str, str]
     cwd: str
     stdin: StdinSpec = None
     stdout: StdoutSpec = CAPTURE

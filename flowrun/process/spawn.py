@@ -1,8 +1,10 @@
 """Starting a step's process: glibc ``posix_spawn`` (vfork path) through ctypes.
 
 The child leads a new session, gets its stdio by dup2, every other fd closed,
-its cwd, and default SIGPIPE/SIGXFSZ with an empty signal mask. Where glibc lacks
-what is needed, ``subprocess.Popen(start_new_session=True)`` is the fallback.
+its cwd, an empty signal mask and every signal at its default action except the
+ones ignored when flowrun started. A command named without a slash is looked up
+on PATH once and remembered (``commands.py``). Where glibc lacks what is needed,
+``subprocess.Popen(start_new_session=True)`` is the fallback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import itertools
 import os
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
+
+from flowrun.process.commands import CommandPaths
 
 __all__ = ["Spawner", "close_all"]
 
@@ -75,11 +80,13 @@ class Spawner:
         self._libc = _load_libc() if use_libc else None
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
         self._actions: dict[tuple[int | str | None, ...], ctypes.Array[ctypes.c_char]] = {}
-        self._last_env: list[tuple[str, str]] = []
-        self._env_prefix: tuple[list[tuple[str, str]], array.array[int], object] = ([], array.array(_PTR), None)
+        self._shared: Mapping[str, str] | None = None  # see _envp
+        self._shared_size = 0
+        self._shared_blocks: dict[tuple[str, ...], tuple[array.array[int], array.array[int]]] = {}
         # read once: flowrun never changes its own folder or PATH while steps run
         self._own_cwd = _getcwd()
         self._own_path = os.environ.get("PATH")
+        self._commands = CommandPaths(self._libc) if self._libc is not None else None
         if self._libc is not None:
             self._attr = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawnattr_t)
             self._attr_address = ctypes.addressof(self._attr)
@@ -88,7 +95,7 @@ class Spawner:
             sigdef, nomask = ctypes.create_string_buffer(128), ctypes.create_string_buffer(128)
             self._libc.sigemptyset(nomask)
             self._libc.sigemptyset(sigdef)
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; children must not
+            for sig in _signals_to_default():
                 self._libc.sigaddset(sigdef, sig)
             self._libc.posix_spawnattr_init(self._attr)
             self._libc.posix_spawnattr_setsigdefault(self._attr, sigdef)
@@ -96,7 +103,7 @@ class Spawner:
             flags = _SPAWN_FLAGS | (_SETSID if new_session else _SETPGROUP)  # pgroup 0: its own group
             self._libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(flags))
 
-    def spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, int, int]) -> int:
+    def spawn(self, argv: tuple[str, ...], env: Mapping[str, str], cwd: str, fds: tuple[int, int, int]) -> int:
         """Return the child's pid; raise OSError (``filename`` is cwd when it is to blame)."""
         low: list[int] = []
         if min(fds) < 3:  # dup2 onto 0-2 must not clobber a source still needed: move those up first
@@ -116,51 +123,58 @@ class Spawner:
             if low:
                 close_all(d for d in low if d >= 0)
 
-    def _posix_spawn(self, argv: tuple[str, ...], env: dict[str, str], cwd: str, fds: tuple[int, ...]) -> int:
-        libc = self._libc
-        assert libc is not None
+    def _posix_spawn(
+        self, argv: tuple[str, ...], env: Mapping[str, str], cwd: str, fds: tuple[int, ...], remembered: bool = True
+    ) -> int:
+        libc, commands = self._libc, self._commands
+        assert libc is not None and commands is not None
         envp = self._envp(env)
         args = _block(list(argv))
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
-        if "/" not in argv[0] and env.get("PATH") != self._own_path:
-            path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
+        found = None
+        if "/" not in argv[0]:
+            found = commands.find(argv[0], env.get("PATH", os.defpath)) if remembered else None
+            if found is not None:
+                path, spawn = os.fsencode(found), libc.posix_spawn
+            elif env.get("PATH") != self._own_path:
+                path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
         chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
             args[1].buffer_info()[0], envp[1].buffer_info()[0],
         )  # fmt: skip
+        if err and found is not None:  # what was remembered failed: search again, in the child
+            commands.forget()
+            return self._posix_spawn(argv, env, cwd, fds, remembered=False)
         if err:
             usable = os.path.isdir(cwd) and os.access(cwd, os.X_OK)
             raise OSError(err, os.strerror(err), argv[0] if usable else cwd)
         return self._pid.value
 
-    def _envp(self, env: dict[str, str]) -> tuple[object, array.array[int]]:
+    def _envp(self, env: Mapping[str, str]) -> tuple[object, array.array[int]]:
         """``envp`` for ``env``: (what must stay alive during the call, the pointer array).
 
-        Steps share most of their environment, in the same order (the run's base
-        env, then a few of their own). The longest prefix two spawns had in common
-        is encoded once and kept; each spawn then encodes only what follows it.
+        The engine passes a step's environment as ``ChainMap(own, shared)``, the
+        shared map being the same for every step of a run. Its entries are encoded
+        once and kept (less those ``own`` replaces); each spawn then encodes only its
+        own few. That also keeps each spawn from reading the whole environment.
         """
-        items = list(env.items())
-        prefix, prefix_ptrs, prefix_blob = self._env_prefix
-        k = len(prefix)
-        if not k or items[:k] != prefix:
-            last = self._last_env
-            k = 0
-            for a, b in zip(items, last, strict=False):
-                if a != b:
-                    break
-                k += 1
-            self._last_env = items
-            if k < 8:  # nothing worth keeping in common (yet)
-                return _block([f"{key}={value}" for key, value in items])
-            prefix = items[:k]
-            prefix_blob, prefix_ptrs = _block([f"{key}={value}" for key, value in prefix])
-            prefix_ptrs = prefix_ptrs[:-1]  # without its NULL: the step's own entries follow
-            self._env_prefix = (prefix, prefix_ptrs, prefix_blob)
-        tail_blob, tail_ptrs = _block([f"{key}={value}" for key, value in items[k:]])
-        return (prefix_blob, tail_blob), prefix_ptrs + tail_ptrs
+        if type(env) is not ChainMap or len(env.maps) != 2:
+            return _block([f"{key}={value}" for key, value in env.items()])
+        own, shared = env.maps
+        if shared is not self._shared or len(shared) != self._shared_size:
+            self._shared, self._shared_size, self._shared_blocks = shared, len(shared), {}
+        replaced = tuple(key for key in own if key in shared)
+        kept = self._shared_blocks.get(replaced)
+        if kept is None:
+            if len(self._shared_blocks) >= _KEPT_ACTIONS:
+                self._shared_blocks.clear()
+            skip = set(replaced)
+            blob, ptrs = _block([f"{key}={value}" for key, value in shared.items() if key not in skip])
+            kept = self._shared_blocks[replaced] = (blob, ptrs[:-1])  # without its NULL: own entries follow
+        own_blob, own_ptrs = _block([f"{key}={value}" for key, value in own.items()])
+        return (kept[0], own_blob), kept[1] + own_ptrs
 
     def _file_actions(self, fds: tuple[int, ...], chdir: str | None) -> int:
         """The address of a ``posix_spawn_file_actions_t`` for these fds and folder.
@@ -187,11 +201,33 @@ class Spawner:
         self._actions[key] = cached
         return ctypes.addressof(cached)
 
+    def close(self) -> None:
+        """Stop watching PATH's folders (see ``CommandPaths``)."""
+        if self._commands is not None:
+            self._commands.close()
+
     def reaped(self, pid: int, status: int) -> None:
         """Tell the Popen fallback its child was reaped (no "still running" warning)."""
         p = self._popens.pop(pid, None) if self._popens else None
         if p is not None:
             p.returncode = os.waitstatus_to_exitcode(status)
+
+
+def _signals_to_default() -> list[int]:
+    """Signals a child starts with at their default action: all but those ignored now.
+
+    Python ignores SIGPIPE and SIGXFSZ itself, so those are reset too. A signal
+    ignored by whoever started flowrun (``nohup``'s SIGHUP) stays ignored, as a
+    shell passes it on. Listing the signals is also faster: for a signal *not*
+    listed, glibc's vfork child asks for its action first, and the parent waits
+    on every one of those system calls (``posix_spawn`` returns after the exec).
+    """
+    own = {signal.SIGPIPE, signal.SIGXFSZ}
+    return sorted(
+        sig for sig in signal.valid_signals()
+        if sig not in (signal.SIGKILL, signal.SIGSTOP)
+        and (sig in own or signal.getsignal(sig) != signal.SIG_IGN)
+    )  # fmt: skip
 
 
 def _getcwd() -> str | None:

@@ -1,4 +1,4 @@
-"""Spawner's shortcuts against real children: the kept env prefix and file actions.
+"""Spawner's shortcuts against real children: the kept shared environment and file actions.
 
 Each spawn runs ``env -0`` or ``pwd`` and the test compares what the child saw
 with what was asked, so a stale cache shows up as a wrong environment or folder.
@@ -7,6 +7,9 @@ with what was asked, so a stale cache shows up as a wrong environment or folder.
 from __future__ import annotations
 
 import os
+import signal
+from collections import ChainMap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from flowrun.process.spawn import Spawner
 
 
-def _run(spawner: Spawner, argv: tuple[str, ...], env: dict[str, str], cwd: str) -> bytes:
+def _run(spawner: Spawner, argv: tuple[str, ...], env: Mapping[str, str], cwd: str) -> bytes:
     r, w = os.pipe()
     try:
         pid = spawner.spawn(argv, env, cwd, (0, w, 2))
@@ -32,29 +35,39 @@ def _run(spawner: Spawner, argv: tuple[str, ...], env: dict[str, str], cwd: str)
             os.close(w)
 
 
-def _expected(env: dict[str, str]) -> bytes:
-    return b"".join(f"{k}={v}".encode("utf-8", "surrogateescape") + b"\0" for k, v in env.items())
+def _seen(output: bytes) -> list[str]:
+    return sorted(output.decode("utf-8", "surrogateescape").split("\0")[:-1])
+
+
+def _expected(env: Mapping[str, str]) -> list[str]:
+    return sorted(f"{k}={v}" for k, v in env.items())
 
 
 def test_each_child_gets_exactly_its_own_environment() -> None:
+    """Plain dicts, and ChainMaps whose shared part is encoded once and kept."""
     spawner = Spawner()
     base = {"PATH": os.environ["PATH"], **{f"BASE_{i}": f"value {i}" for i in range(20)}}
-    cases: list[dict[str, str]] = []
-    for i in range(6):  # the usual shape: a shared base, then a few entries of the step's own
-        cases.append({**base, "FLOWRUN_STEP": f"s{i}", "X": "é" * i})
-    cases.append({**base, "BASE_3": "overridden in place"})  # a change inside the kept prefix
-    cases.append({"PATH": os.environ["PATH"], "ONLY": "1"})  # nothing in common
-    cases.append(dict(reversed(list(cases[0].items()))))  # same entries, another order
+    other_base = {**base, "BASE_3": "another run"}
+    cases: list[Mapping[str, str]] = []
+    for i in range(4):  # the engine's shape: the step's own entries over the run's shared ones
+        cases.append(ChainMap({"FLOWRUN_STEP": f"s{i}", "X": "é" * i}, base))
+    cases.append(ChainMap({"BASE_3": "replaced by the step", "PATH": "/bin"}, base))  # no duplicates
+    cases.append(ChainMap({"FLOWRUN_STEP": "s9"}, base))  # back to nothing replaced
+    cases.append(ChainMap({"FLOWRUN_STEP": "s10"}, other_base))  # another shared map
+    cases.append(ChainMap({}, {"ONLY": "1"}))
+    cases.append({**base, "FLOWRUN_STEP": "plain dict"})
     cases.append({**base, "BAD": "\udcff bytes that are not UTF-8"})
-    cases.append(dict(base))
+    cases.append(ChainMap({"BAD": "\udcff"}, base))
     for env in cases:
-        assert _run(spawner, ("env", "-0"), env, os.getcwd()) == _expected(env)
+        assert _seen(_run(spawner, ("env", "-0"), env, os.getcwd())) == _expected(env)
 
 
 def test_an_embedded_null_byte_is_refused() -> None:
     spawner = Spawner()
     env = {"PATH": os.environ["PATH"], **{f"K{i}": "v" for i in range(12)}}
-    _run(spawner, ("true",), env, os.getcwd())  # learn a prefix first
+    _run(spawner, ("true",), ChainMap({}, env), os.getcwd())  # keep the shared part first
+    with pytest.raises(ValueError, match="null"):
+        spawner.spawn(("true",), ChainMap({"BAD": "a\0b"}, env), os.getcwd(), (0, 1, 2))
     with pytest.raises(ValueError, match="null"):
         spawner.spawn(("true",), {**env, "BAD": "a\0b"}, os.getcwd(), (0, 1, 2))
     with pytest.raises(ValueError, match="null"):
@@ -70,3 +83,27 @@ def test_folders_and_fds_alternate_without_mixing_up_kept_file_actions(tmp_path:
     for _ in range(2):
         for folder in [*folders, Path(os.getcwd())]:
             assert _run(spawner, ("pwd",), env, str(folder)).decode().strip() == str(folder)
+
+
+def _ignored_by_child(spawner: Spawner) -> set[int]:
+    """The signals a child starts with ignored, from its own /proc status."""
+    out = _run(spawner, ("grep", "SigIgn", "/proc/self/status"), dict(os.environ), os.getcwd())
+    mask = int(out.split()[1], 16)
+    return {sig for sig in signal.valid_signals() if mask >> (sig - 1) & 1}
+
+
+def test_children_keep_only_the_ignored_signals_flowrun_inherited() -> None:
+    """Like a shell: ``nohup``'s SIGHUP passes on, Python's own SIGPIPE/SIGXFSZ do not."""
+    watched = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGXFSZ)
+    saved = {sig: signal.getsignal(sig) for sig in watched}
+    try:
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_IGN)
+        spawner = Spawner()
+        signal.signal(signal.SIGUSR2, lambda *_: None)  # handled by now: the child gets the default
+        ignored = _ignored_by_child(spawner)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert ignored & set(watched) == {signal.SIGHUP, signal.SIGUSR1}
+    assert _ignored_by_child(Spawner()) & set(watched) == set()

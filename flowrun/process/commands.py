@@ -1,0 +1,108 @@
+"""Where a command named without a slash is found on PATH, remembered while nothing there changes.
+
+``posix_spawnp`` searches PATH in the vfork child: each folder before the one
+holding the command costs a failed ``execve``, and flowrun waits for all of them
+(the call returns only once the child has exec'd). So the search is done once in
+flowrun, as a shell's command hash does (``hash`` in bash), but it never goes
+stale: an inotify watch on every folder searched, and on every folder above
+them, forgets everything remembered as soon as an entry is created, removed,
+renamed or changes mode there. A folder that does not exist yet is covered by
+its parent's watch; a symlink switched to another target by its parent's.
+
+The inotify queue is read (one non-blocking ``read``) before each answer, so a
+change a finished step made is always seen by the steps started after it.
+Changes the kernel does not report (another machine writing to an NFS folder)
+are not seen; a remembered path that has gone away makes the spawn fail, and
+the caller then searches again (``forget``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+__all__ = ["CommandPaths"]
+
+_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
+#: attrib, moved from/to, create, delete, delete self, move self; only folders
+_WATCH_MASK = 0x4 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x01000000
+
+
+class CommandPaths:
+    """``find(cmd, PATH)``: the file ``execvp`` would run, or None. ``close()`` at the end."""
+
+    def __init__(self, libc: ctypes.CDLL) -> None:
+        self._libc = libc
+        self._fd = -2  # not opened yet; -1: inotify is not available, nothing is remembered
+        self._watched: set[str] = set()
+        self._known: dict[tuple[str, str], str] = {}
+
+    def find(self, cmd: str, path: str) -> str | None:
+        """The executable ``cmd`` resolves to on ``path``, as ``execvp`` searches; None if there is none.
+
+        None also where flowrun cannot know: a relative folder on ``path`` before the command's.
+        """
+        if self._fd == -2:
+            self._open()
+        if self._fd < 0:
+            return None
+        self._forget_if_changed()
+        found = self._known.get((cmd, path))
+        if found is not None:
+            return found
+        remember = True
+        for folder in path.split(os.pathsep):
+            if not os.path.isabs(folder):
+                return None  # relative to each step's own folder: left to the child's search
+            remember = remember and self._watch(folder)  # before looking: a change from now on is seen
+            candidate = os.path.join(folder, cmd)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                if remember:
+                    self._known[(cmd, path)] = candidate
+                return candidate
+        return None  # not found (or not executable): the child's search reports it as execvp would
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
+        self._known.clear()
+
+    def _open(self) -> None:
+        try:
+            fd = self._libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        except AttributeError:  # a C library without inotify
+            fd = -1
+        self._fd = fd if fd >= 0 else -1  # out of inotify instances: the child searches every time
+
+    def _watch(self, folder: str) -> bool:
+        """Watch ``folder`` (when it exists) and every folder above it; False if one cannot be watched."""
+        added: list[str] = []
+        folder = os.path.normpath(folder)
+        while folder not in self._watched:
+            if self._libc.inotify_add_watch(self._fd, os.fsencode(folder), _WATCH_MASK) >= 0:
+                added.append(folder)
+            elif ctypes.get_errno() not in (errno.ENOENT, errno.ENOTDIR):  # those: the parent's watch sees it
+                return False  # unreadable, or out of watches: this search is not remembered
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+        self._watched.update(added)  # only whole chains: a watched folder's parents are watched
+        return True
+
+    def _forget_if_changed(self) -> None:
+        changed = False
+        while True:
+            try:
+                if not os.read(self._fd, 65536):
+                    break
+            except BlockingIOError:
+                break
+            changed = True
+        if changed:
+            self._known.clear()
