@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import select
 
 __all__ = ["CommandPaths"]
 
@@ -37,6 +38,7 @@ class CommandPaths:
         self._fd = -2  # not opened yet; -1: inotify is not available, nothing is remembered
         self._watched: set[str] = set()
         self._known: dict[tuple[str, str], str] = {}
+        self._changes = select.epoll()  # readable when the inotify queue holds events
 
     def find(self, cmd: str, path: str) -> str | None:
         """The executable ``cmd`` resolves to on ``path``, as ``execvp`` searches; None if there is none.
@@ -70,6 +72,7 @@ class CommandPaths:
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
+        self._changes.close()
         self._known.clear()
 
     def _open(self) -> None:
@@ -78,6 +81,8 @@ class CommandPaths:
         except AttributeError:  # a C library without inotify
             fd = -1
         self._fd = fd if fd >= 0 else -1  # out of inotify instances: the child searches every time
+        if self._fd >= 0:
+            self._changes.register(self._fd, select.EPOLLIN)
 
     def _watch(self, folder: str) -> bool:
         """Watch ``folder`` (when it exists) and every folder above it; False if one cannot be watched."""
@@ -96,13 +101,12 @@ class CommandPaths:
         return True
 
     def _forget_if_changed(self) -> None:
-        changed = False
+        if not self._changes.poll(0):  # no exception and no buffer when nothing happened
+            return
+        self._known.clear()
         while True:
             try:
                 if not os.read(self._fd, 65536):
                     break
             except BlockingIOError:
                 break
-            changed = True
-        if changed:
-            self._known.clear()

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from flowrun.process.commands import CommandPaths
 
@@ -47,7 +47,7 @@ def _load_libc() -> ctypes.CDLL | None:
     return libc
 
 
-def _block(strings: list[str]) -> tuple[array.array[int], array.array[int]]:
+def _block(strings: Sequence[str]) -> tuple[array.array[int], array.array[int]]:
     """A NULL-terminated ``char *[]`` over one buffer, encoded in one call: no ctypes object per string."""
     text = "\0".join(strings)
     if text.count("\0") != max(0, len(strings) - 1):
@@ -82,7 +82,7 @@ class Spawner:
         self._actions: dict[tuple[int | str | None, ...], ctypes.Array[ctypes.c_char]] = {}
         self._shared: Mapping[str, str] | None = None  # see _envp
         self._shared_size = 0
-        self._shared_blocks: dict[tuple[str, ...], tuple[array.array[int], array.array[int]]] = {}
+        self._shared_blocks: dict[frozenset[str], tuple[array.array[int], array.array[int]]] = {}
         # read once: flowrun never changes its own folder or PATH while steps run
         self._own_cwd = _getcwd()
         self._own_path = os.environ.get("PATH")
@@ -129,7 +129,7 @@ class Spawner:
         libc, commands = self._libc, self._commands
         assert libc is not None and commands is not None
         envp = self._envp(env)
-        args = _block(list(argv))
+        args = _block(argv)
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
         found = None
@@ -165,13 +165,12 @@ class Spawner:
         own, shared = env.maps
         if shared is not self._shared or len(shared) != self._shared_size:
             self._shared, self._shared_size, self._shared_blocks = shared, len(shared), {}
-        replaced = tuple(key for key in own if key in shared)
+        replaced = frozenset(own.keys() & shared.keys())
         kept = self._shared_blocks.get(replaced)
         if kept is None:
             if len(self._shared_blocks) >= _KEPT_ACTIONS:
                 self._shared_blocks.clear()
-            skip = set(replaced)
-            blob, ptrs = _block([f"{key}={value}" for key, value in shared.items() if key not in skip])
+            blob, ptrs = _block([f"{key}={value}" for key, value in shared.items() if key not in replaced])
             kept = self._shared_blocks[replaced] = (blob, ptrs[:-1])  # without its NULL: own entries follow
         own_blob, own_ptrs = _block([f"{key}={value}" for key, value in own.items()])
         return (kept[0], own_blob), kept[1] + own_ptrs
