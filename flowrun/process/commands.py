@@ -9,8 +9,10 @@ them, forgets everything remembered as soon as an entry is created, removed,
 renamed or changes mode there. A folder that does not exist yet is covered by
 its parent's watch; a symlink switched to another target by its parent's.
 
-The inotify queue is read (one non-blocking ``read``) before each answer, so a
-change a finished step made is always seen by the steps started after it.
+The inotify queue is checked (``epoll_wait`` with no timeout) before each answer,
+so a change a finished step made is always seen by the steps started after it.
+Any change also forgets which folders are watched: a folder removed and made
+again is a new folder, and its watch is added again at the next search.
 Changes the kernel does not report (another machine writing to an NFS folder)
 are not seen; a remembered path that has gone away makes the spawn fail, and
 the caller then searches again (``forget``).
@@ -87,7 +89,7 @@ class CommandPaths:
     def _watch(self, folder: str) -> bool:
         """Watch ``folder`` (when it exists) and every folder above it; False if one cannot be watched."""
         added: list[str] = []
-        folder = os.path.normpath(folder)
+        folder = folder.rstrip("/") or "/"  # not normpath: the kernel resolves "..", through symlinks
         while folder not in self._watched:
             if self._libc.inotify_add_watch(self._fd, os.fsencode(folder), _WATCH_MASK) >= 0:
                 added.append(folder)
@@ -104,6 +106,7 @@ class CommandPaths:
         if not self._changes.poll(0):  # no exception and no buffer when nothing happened
             return
         self._known.clear()
+        self._watched.clear()  # a removed folder's watch is gone with it
         while True:
             try:
                 if not os.read(self._fd, 65536):

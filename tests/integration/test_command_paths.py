@@ -8,6 +8,7 @@ build step would, and checks which program the next child really was.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,19 @@ def test_a_folder_created_later_on_path_is_searched(tmp_path: Path, spawner: Spa
     assert _which_ran(spawner, path) == "venv"
 
 
+def test_a_folder_removed_and_made_again_is_still_watched(tmp_path: Path, spawner: Spawner) -> None:
+    """``rm -rf venv && python -m venv venv``, then a tool installed into it."""
+    _tool(tmp_path / "b", "b")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    path = f"{tmp_path / 'venv' / 'bin'}:{tmp_path / 'b'}"
+    assert _which_ran(spawner, path) == "b"
+    shutil.rmtree(tmp_path / "venv")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    assert _which_ran(spawner, path) == "b"  # searched again, the new folder watched
+    _tool(tmp_path / "venv" / "bin", "venv")
+    assert _which_ran(spawner, path) == "venv"
+
+
 def test_a_switched_symlink_earlier_on_path_is_followed(tmp_path: Path, spawner: Spawner) -> None:
     (tmp_path / "v1").mkdir()
     _tool(tmp_path / "v2", "v2")
@@ -148,3 +162,15 @@ def test_a_step_runs_the_tool_an_earlier_step_installed(tmp_path: Path) -> None:
     assert result.exit_code() == 0
     assert (tmp_path / "before.txt").read_text() == "system\n"
     assert (tmp_path / "after.txt").read_text() == "installed\n"
+
+
+def test_dot_dot_through_a_symlink_is_resolved_as_the_kernel_does(tmp_path: Path, spawner: Spawner) -> None:
+    """``link/../a`` is ``deep/a`` when ``link`` points at ``deep/x``, not ``<tmp>/a``."""
+    (tmp_path / "deep" / "x").mkdir(parents=True)
+    (tmp_path / "deep" / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "x")
+    _tool(tmp_path / "b", "b")
+    path = f"{tmp_path / 'link'}/../a:{tmp_path / 'b'}"
+    assert _which_ran(spawner, path) == "b"
+    _tool(tmp_path / "deep" / "a", "deep")
+    assert _which_ran(spawner, path) == "deep"
