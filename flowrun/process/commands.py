@@ -4,10 +4,12 @@
 holding the command costs a failed ``execve``, and flowrun waits for all of them
 (the call returns only once the child has exec'd). So the search is done once in
 flowrun, as a shell's command hash does (``hash`` in bash), but it never goes
-stale: an inotify watch on every folder searched, and on every folder above
-them, forgets everything remembered as soon as an entry is created, removed,
-renamed or changes mode there. A folder that does not exist yet is covered by
-its parent's watch; a symlink switched to another target by its parent's.
+stale: an inotify watch on every folder of PATH (up to a relative one, which
+is left to the child), and on every folder above them, forgets everything
+remembered as soon as an entry is created, removed, renamed or changes mode there.
+A folder that does not exist yet is covered by its parent's watch; a symlink
+switched to another target by its parent's. The search itself is ``which``, the
+one the spawner also uses for a step's own PATH.
 
 The inotify queue is checked (``epoll_wait`` with no timeout) before each answer,
 so a change a finished step made is always seen by the steps started after it.
@@ -22,10 +24,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import itertools
 import os
 import select
 
-__all__ = ["CommandPaths"]
+__all__ = ["CommandPaths", "which"]
 
 _IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
 #: attrib, moved from/to, create, delete, delete self, move self; only folders
@@ -55,17 +58,18 @@ class CommandPaths:
         found = self._known.get((cmd, path))
         if found is not None:
             return found
-        remember = True
-        for folder in path.split(os.pathsep):
-            if not os.path.isabs(folder):
-                return None  # relative to each step's own folder: left to the child's search
-            remember = remember and self._watch(folder)  # before looking: a change from now on is seen
-            candidate = os.path.join(folder, cmd)
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                if remember:
-                    self._known[(cmd, path)] = candidate
-                return candidate
-        return None  # not found (or not executable): the child's search reports it as execvp would
+        folders = path.split(os.pathsep)
+        absolute = os.pathsep.join(itertools.takewhile(os.path.isabs, folders))
+        if not absolute:
+            return None  # relative to each step's own folder: left to the child's search
+        remember = all(self._watch(folder) for folder in absolute.split(os.pathsep))  # before looking
+        try:
+            found = which(cmd, absolute, "/")
+        except OSError:
+            return None  # not there, or after a relative folder: the child searches as execvp would
+        if remember:
+            self._known[(cmd, path)] = found
+        return found
 
     def forget(self) -> None:
         self._known.clear()
@@ -113,3 +117,15 @@ class CommandPaths:
                     break
             except BlockingIOError:
                 break
+
+
+def which(cmd: str, path: str, cwd: str) -> str:
+    """execvp's search through the *child's* PATH; relative entries are from its cwd."""
+    denied = False
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(cwd, folder or ".", cmd)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = True
+    raise (PermissionError(13, "Permission denied", cmd) if denied else FileNotFoundError(2, "Not found", cmd))

@@ -19,7 +19,7 @@ import subprocess
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 
-from flowrun.process.commands import CommandPaths
+from flowrun.process.commands import CommandPaths, which
 
 __all__ = ["Spawner", "close_all"]
 
@@ -138,7 +138,7 @@ class Spawner:
             if found is not None:
                 path, spawn = os.fsencode(found), libc.posix_spawn
             elif env.get("PATH") != self._own_path:
-                path, spawn = os.fsencode(_which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
+                path, spawn = os.fsencode(which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
         chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
@@ -234,18 +234,6 @@ def _getcwd() -> str | None:
         return os.getcwd()
     except OSError:  # our own folder was removed
         return None
-
-
-def _which(cmd: str, path: str, cwd: str) -> str:
-    """execvp's search through the *child's* PATH; relative entries are from its cwd."""
-    denied = False
-    for folder in path.split(os.pathsep):
-        candidate = os.path.join(cwd, folder or ".", cmd)
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return candidate
-            denied = True
-    raise (PermissionError(13, "Permission denied", cmd) if denied else FileNotFoundError(2, "Not found", cmd))
 
 
 def close_all(fds: Iterable[int]) -> None:
