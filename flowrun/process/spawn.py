@@ -134,11 +134,13 @@ class Spawner:
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
         found = None
         if "/" not in argv[0]:
-            found = commands.find(argv[0], env.get("PATH", os.defpath)) if remembered else None
+            step_path = env.get("PATH")
+            search = os.defpath if step_path is None else step_path
+            found = commands.find(argv[0], search) if remembered else None
             if found is not None:
                 path, spawn = os.fsencode(found), libc.posix_spawn
-            elif env.get("PATH") != self._own_path:
-                path, spawn = os.fsencode(which(argv[0], env.get("PATH", os.defpath), cwd)), libc.posix_spawn
+            elif step_path != self._own_path:
+                path, spawn = os.fsencode(which(argv[0], search, cwd)), libc.posix_spawn
         chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
