@@ -6,7 +6,6 @@ import functools
 import os
 import shlex
 import signal
-from collections import ChainMap
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from flowrun.process.executor import (
     FileSink,
     FileSource,
     LaunchSpec,
+    StepEnv,
     StepSource,
     TextSource,
 )
@@ -74,7 +74,7 @@ def base_env(workflow: Workflow, inherited: Mapping[str, str] | None = None) -> 
 
 def step_env(
     workflow: Workflow, inst: StepInstance, run_id: str, base: Mapping[str, str] | None = None
-) -> ChainMap[str, str]:
+) -> StepEnv:
     """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1).
 
     The step's own entries over the run's shared ``base``, which is not copied:
@@ -84,7 +84,7 @@ def step_env(
     own[RUN_ID_VAR] = run_id
     own[STEP_VAR] = inst.name
     own[TAG_VAR] = f"{run_id}/{inst.name}"
-    return ChainMap(own, base if base is not None else base_env(workflow))
+    return StepEnv(own, base if base is not None else base_env(workflow))
 
 
 def _path(base: str, value: str) -> str:

@@ -11,6 +11,7 @@ from flowrun.process.executor import (
     PipelineHandle,
     PipelineSink,
     PipelineSpec,
+    StepEnv,
     StepSource,
     TextSource,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "PipelineHandle",
     "PipelineSink",
     "PipelineSpec",
+    "StepEnv",
     "StepSource",
     "TextSource",
 ]

@@ -9,6 +9,7 @@ costs a ``object.__setattr__`` per field to build, on the per-step path.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -24,6 +25,7 @@ __all__ = [
     "PipelineHandle",
     "PipelineSink",
     "PipelineSpec",
+    "StepEnv",
     "StepSource",
     "TextSource",
 ]
@@ -70,14 +72,29 @@ StdoutSpec = FileSink | Literal["capture"]
 StderrSpec = FileSink | Literal["capture", "stdout"]
 
 
+class StepEnv(ChainMap[str, str]):
+    """A step's environment as ``StepEnv(own, shared)``: a ChainMap whose ``get`` is one call.
+
+    ``ChainMap.get`` goes through ``__contains__`` (a generator) and ``__getitem__``;
+    the executor reads a step's environment on every spawn.
+    """
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        for mapping in self.maps:
+            if key in mapping:
+                return mapping[key]
+        return default
+
+
 @dataclass(slots=True)
 class LaunchSpec:
     """One process to start. ``stdout`` is ignored when other members read it."""
 
     name: str
     argv: tuple[str, ...]
-    #: the whole environment; as ``ChainMap(own, shared)`` the local executor encodes
-    #: ``shared`` once for every spec that shares it (it must not change meanwhile)
+    #: the whole environment; as ``StepEnv(own, shared)`` (or any two-map ChainMap) the
+    #: local executor encodes ``shared`` once for every spec that shares it (it must
+    #: not change meanwhile)
     env: Mapping[str, str]
     cwd: str
     stdin: StdinSpec = None

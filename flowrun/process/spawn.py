@@ -157,12 +157,12 @@ class Spawner:
     def _envp(self, env: Mapping[str, str]) -> tuple[object, array.array[int]]:
         """``envp`` for ``env``: (what must stay alive during the call, the pointer array).
 
-        The engine passes a step's environment as ``ChainMap(own, shared)``, the
+        The engine passes a step's environment as ``StepEnv(own, shared)``, the
         shared map being the same for every step of a run. Its entries are encoded
         once and kept (less those ``own`` replaces); each spawn then encodes only its
         own few. That also keeps each spawn from reading the whole environment.
         """
-        if type(env) is not ChainMap or len(env.maps) != 2:
+        if not isinstance(env, ChainMap) or len(env.maps) != 2:
             return _block([f"{key}={value}" for key, value in env.items()])
         own, shared = env.maps
         if shared is not self._shared or len(shared) != self._shared_size:

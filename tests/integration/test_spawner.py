@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from flowrun.process.executor import StepEnv
 from flowrun.process.spawn import Spawner
 
 
@@ -55,6 +56,7 @@ def test_each_child_gets_exactly_its_own_environment() -> None:
     cases.append(ChainMap({"FLOWRUN_STEP": "s9"}, base))  # back to nothing replaced
     cases.append(ChainMap({"FLOWRUN_STEP": "s10"}, other_base))  # another shared map
     cases.append(ChainMap({}, {"ONLY": "1"}))
+    cases.append(StepEnv({"PATH": "/usr/bin:/bin", "FLOWRUN_STEP": "s11"}, base))  # what the engine passes
     cases.append({**base, "FLOWRUN_STEP": "plain dict"})
     cases.append({**base, "BAD": "\udcff bytes that are not UTF-8"})
     cases.append(ChainMap({"BAD": "\udcff"}, base))
@@ -107,3 +109,11 @@ def test_children_keep_only_the_ignored_signals_flowrun_inherited() -> None:
             signal.signal(sig, handler)
     assert ignored & set(watched) == {signal.SIGHUP, signal.SIGUSR1}
     assert _ignored_by_child(Spawner()) & set(watched) == set()
+
+
+def test_step_env_reads_like_a_chainmap() -> None:
+    shared = {"PATH": "/bin", "HOME": "/root"}
+    env = StepEnv({"PATH": "/opt/bin"}, shared)
+    assert env.get("PATH") == "/opt/bin" and env.get("HOME") == "/root"
+    assert env.get("NOPE") is None and env.get("NOPE", "x") == "x"
+    assert dict(env) == {"PATH": "/opt/bin", "HOME": "/root"} and shared["PATH"] == "/bin"
