@@ -54,7 +54,8 @@ class CommandPaths:
             self._open()
         if self._fd < 0:
             return None
-        self._forget_if_changed()
+        if self._changes.poll(0):  # no exception and no buffer when nothing happened
+            self._forget_changes()
         found = self._known.get((cmd, path))
         if found is not None:
             return found
@@ -106,9 +107,7 @@ class CommandPaths:
         self._watched.update(added)  # only whole chains: a watched folder's parents are watched
         return True
 
-    def _forget_if_changed(self) -> None:
-        if not self._changes.poll(0):  # no exception and no buffer when nothing happened
-            return
+    def _forget_changes(self) -> None:
         self._known.clear()
         self._watched.clear()  # a removed folder's watch is gone with it
         while True:

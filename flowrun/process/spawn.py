@@ -12,7 +12,6 @@ from __future__ import annotations
 import array
 import ctypes
 import fcntl
-import itertools
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ _SETSID, _SETPGROUP = 0x80, 0x02
 _PTR = "Q" if ctypes.sizeof(ctypes.c_void_p) == 8 else "I"
 #: file-action sets kept by ``Spawner._file_actions``
 _KEPT_ACTIONS = 16
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -49,21 +49,24 @@ def _load_libc() -> ctypes.CDLL | None:
 
 def _block(strings: Sequence[str]) -> tuple[array.array[int], array.array[int]]:
     """A NULL-terminated ``char *[]`` over one buffer, encoded in one call: no ctypes object per string."""
+    if not strings:
+        return array.array("B"), array.array(_PTR, [0])
     text = "\0".join(strings)
-    if text.count("\0") != max(0, len(strings) - 1):
+    if text.count("\0") != len(strings) - 1:
         raise ValueError("embedded null byte")
-    raw = text.encode("utf-8", "surrogateescape") + b"\0"
+    raw = (text + "\0").encode("utf-8", "surrogateescape")
     blob = array.array("B", raw)
-    base = blob.buffer_info()[0]
+    address = blob.buffer_info()[0]
+    ptrs = array.array(_PTR, [address])
     if len(raw) == len(text) + 1:  # ASCII: byte offsets are character offsets
-        ptrs = array.array(_PTR, itertools.accumulate([len(x) + 1 for x in strings], initial=base))
+        for string in strings[:-1]:
+            address += len(string) + 1
+            ptrs.append(address)
     else:
-        ptrs = array.array(_PTR, [base])
         for i in range(len(raw) - 1):
             if raw[i] == 0:
-                ptrs.append(base + i + 1)
-        ptrs.append(0)
-    ptrs[-1] = 0
+                ptrs.append(address + i + 1)
+    ptrs.append(0)
     return blob, ptrs
 
 
@@ -128,8 +131,12 @@ class Spawner:
     ) -> int:
         libc, commands = self._libc, self._commands
         assert libc is not None and commands is not None
-        envp = self._envp(env)
-        args = _block(argv)
+        shared, own = self._env_parts(env)
+        blob, ptrs = _block((*argv, *own))  # argv and the step's own variables, encoded in one go
+        n = len(argv)
+        args = ptrs[:n]
+        args.append(0)
+        envp = ptrs[n:] if shared is None else shared[1] + ptrs[n:]
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
         found = None
@@ -144,8 +151,9 @@ class Spawner:
         chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
-            args[1].buffer_info()[0], envp[1].buffer_info()[0],
+            args.buffer_info()[0], envp.buffer_info()[0],
         )  # fmt: skip
+        del blob  # alive until here: the pointers point into it
         if err and found is not None:  # what was remembered failed: search again, in the child
             commands.forget()
             return self._posix_spawn(argv, env, cwd, fds, remembered=False)
@@ -154,8 +162,10 @@ class Spawner:
             raise OSError(err, os.strerror(err), argv[0] if usable else cwd)
         return self._pid.value
 
-    def _envp(self, env: Mapping[str, str]) -> tuple[object, array.array[int]]:
-        """``envp`` for ``env``: (what must stay alive during the call, the pointer array).
+    def _env_parts(
+        self, env: Mapping[str, str]
+    ) -> tuple[tuple[array.array[int], array.array[int]] | None, list[str]]:
+        """(the kept shared part of ``env`` as (blob, pointers without NULL) or None, the rest as ``K=V``).
 
         The engine passes a step's environment as ``StepEnv(own, shared)``, the
         shared map being the same for every step of a run. Its entries are encoded
@@ -163,19 +173,18 @@ class Spawner:
         own few. That also keeps each spawn from reading the whole environment.
         """
         if not isinstance(env, ChainMap) or len(env.maps) != 2:
-            return _block([f"{key}={value}" for key, value in env.items()])
+            return None, [f"{key}={value}" for key, value in env.items()]
         own, shared = env.maps
         if shared is not self._shared or len(shared) != self._shared_size:
             self._shared, self._shared_size, self._shared_blocks = shared, len(shared), {}
-        replaced = frozenset(own.keys() & shared.keys())
+        replaced = _NOTHING if own.keys().isdisjoint(shared) else frozenset(own.keys() & shared.keys())
         kept = self._shared_blocks.get(replaced)
         if kept is None:
             if len(self._shared_blocks) >= _KEPT_ACTIONS:
                 self._shared_blocks.clear()
             blob, ptrs = _block([f"{key}={value}" for key, value in shared.items() if key not in replaced])
             kept = self._shared_blocks[replaced] = (blob, ptrs[:-1])  # without its NULL: own entries follow
-        own_blob, own_ptrs = _block([f"{key}={value}" for key, value in own.items()])
-        return (kept[0], own_blob), kept[1] + own_ptrs
+        return kept, [f"{key}={value}" for key, value in own.items()]
 
     def _file_actions(self, fds: tuple[int, ...], chdir: str | None) -> int:
         """The address of a ``posix_spawn_file_actions_t`` for these fds and folder.
