@@ -22,6 +22,7 @@ the caller then searches again (``forget``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import itertools
@@ -81,6 +82,10 @@ class CommandPaths:
         self._fd = -1
         self._changes.close()
         self._known.clear()
+
+    def __del__(self) -> None:  # a raw fd is not closed by the garbage collector: an inotify instance is scarce
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _open(self) -> None:
         try:

@@ -174,3 +174,17 @@ def test_dot_dot_through_a_symlink_is_resolved_as_the_kernel_does(tmp_path: Path
     assert _which_ran(spawner, path) == "b"
     _tool(tmp_path / "deep" / "a", "deep")
     assert _which_ran(spawner, path) == "deep"
+
+
+def test_a_spawner_dropped_without_close_gives_its_inotify_instance_back(tmp_path: Path) -> None:
+    def inotify_fds() -> int:
+        return sum(os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify" for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    before = inotify_fds()
+    for _ in range(3):
+        s = Spawner()
+        _tool(tmp_path / "b", "b")
+        assert _which_ran(s, str(tmp_path / "b")) == "b"
+        del s
+    assert inotify_fds() == before
