@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 from collections.abc import Callable, Collection
@@ -63,8 +64,27 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def _load_killpg() -> Callable[[int, int], int] | None:
+    try:
+        killpg = ctypes.CDLL(None, use_errno=True).killpg
+    except (OSError, AttributeError):
+        return None
+    killpg.argtypes = [ctypes.c_int, ctypes.c_int]
+    return killpg  # type: ignore[no-any-return]
+
+
+_KILLPG = _load_killpg()
+
+
 def group_exists(pgid: int) -> bool:
-    """True while any process (zombies included) is in the group."""
+    """True while any process (zombies included) is in the group.
+
+    Asked after every step's exit: libc's ``killpg`` reports ESRCH as a return
+    value, where ``os.killpg`` raises, and building that exception cost ~5 µs
+    of the ~13 µs this takes between two steps.
+    """
+    if _KILLPG is not None and pgid > 0:
+        return _KILLPG(pgid, 0) == 0 or ctypes.get_errno() != errno.ESRCH  # EPERM: it exists
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
