@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,6 +89,34 @@ def test_background_child_holding_stdout_does_not_hang_the_step(tmp_path: Path) 
     assert result["next"].status is S.SUCCESS
     pid = int((tmp_path / "child.pid").read_text())
     wait_for(lambda: not alive(pid), timeout=5, what="leftover child to be killed at run end")
+
+
+def test_a_leftover_without_the_step_tag_is_killed_through_its_group(tmp_path: Path) -> None:
+    """``env -i`` drops the environment tag: only the step's process group still finds it."""
+    result = run_yaml(tmp_path, """
+        steps:
+          leaves-untagged:
+            run: |
+              env -i sleep 1000.4242 >/dev/null 2>&1 &
+              while grep -q FLOWRUN /proc/$!/environ; do sleep 0.01; done  # until env has exec'd sleep
+              echo $! > child.pid
+    """)
+    pid = int((tmp_path / "child.pid").read_text())
+    try:
+        assert result["leaves-untagged"].status is S.SUCCESS
+        assert b"FLOWRUN" not in _environ(pid)  # the tag sweep cannot see it
+        wait_for(lambda: not alive(pid), timeout=5, what="the untagged leftover to be killed at run end")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""  # already gone
 
 
 def test_workflow_timeout(tmp_path: Path) -> None:
