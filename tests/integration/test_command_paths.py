@@ -188,3 +188,21 @@ def test_a_spawner_dropped_without_close_gives_its_inotify_instance_back(tmp_pat
         assert _which_ran(s, str(tmp_path / "b")) == "b"
         del s
     assert inotify_fds() == before
+
+
+class _NoInotify:
+    """A C library whose inotify is out of instances (as when 128 are in use for the user)."""
+
+    def inotify_init1(self, flags: int) -> int:
+        return -1
+
+
+def test_without_inotify_every_spawn_searches_and_nothing_goes_stale(tmp_path: Path, spawner: Spawner) -> None:
+    spawner._commands = CommandPaths(_NoInotify())  # type: ignore[arg-type]
+    _tool(tmp_path / "b", "b")
+    (tmp_path / "a").mkdir()
+    path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
+    assert _which_ran(spawner, path) == "b"
+    _tool(tmp_path / "a", "a")
+    assert _which_ran(spawner, path) == "a"
+    assert spawner._commands._known == {}
