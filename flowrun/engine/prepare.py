@@ -112,7 +112,9 @@ def launch_spec(
     stderr: FileSink | str = CAPTURE
     if script is None:
         # a validated Step or a cached RunStep: {file} and {text} are told apart by their field
-        if isinstance(step.stdin, str):
+        if step.stdin is None:
+            pass
+        elif isinstance(step.stdin, str):
             producer = plan.producer(inst.name)
             if producer is not None and (members is None or producer in members):
                 stdin = StepSource(producer)

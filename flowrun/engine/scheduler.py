@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler"]
 
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_NO_LOCKS: frozenset[str] = frozenset()
+_FAILED = (StepStatus.FAILED, StepStatus.TIMED_OUT)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     index: int
     members: tuple[str, ...]
@@ -114,6 +116,7 @@ class Scheduler:
         self._workflow_deadline: float | None = None
         self.outbox: list[Event] = []
         self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
+        self._any_locks = any(inst.step.lock for inst in plan.instances.values())
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -148,7 +151,7 @@ class Scheduler:
     # -- starting units ------------------------------------------------------
     def _unit(self, index: int) -> _Unit:
         members = self.plan.pipelines[index]
-        locks = self._locks.get(index)
+        locks = self._locks.get(index) if self._any_locks else _NO_LOCKS
         if locks is None:
             locks = self._locks[index] = frozenset(
                 lock for m in members for lock in self.plan.instances[m].step.lock)
@@ -240,12 +243,12 @@ class Scheduler:
     def _launch(self, unit: _Unit) -> None:
         unit.attempt += 1
         names = set(unit.running) if len(unit.running) > 1 else unit.running
-        specs = tuple(
+        specs = tuple([
             launch_spec(self.workflow, self.plan, self.plan.instances[name], self.run_id,
                         timeout=self._timeout_for(name), members=names,
                         env_base=self.base_env, base_dir=self.base_dir)
             for name in unit.running
-        )
+        ])
         now = time.time()
         unit.handle = self.executor.launch(PipelineSpec(specs), _Sink(self, unit, self._exited))
         # the processes run: what follows only records and reports it
@@ -269,7 +272,7 @@ class Scheduler:
                 m: ((StepStatus.TIMED_OUT, 124, "workflow timeout") if s is StepStatus.CANCELLED else (s, c, r))
                 for m, (s, c, r) in statuses.items()
             }
-        failed = [m for m, (s, _, _) in statuses.items() if s in (StepStatus.FAILED, StepStatus.TIMED_OUT)]
+        failed = [m for m, (s, _, _) in statuses.items() if s in _FAILED]
         retry = self._retry_delay(unit, failed)
         if retry is not None:
             for m, (status, code, reason) in statuses.items():
@@ -344,8 +347,7 @@ class Scheduler:
         decisions: list[Decision] = []
         for m, (status, code, reason) in statuses.items():
             record = self.result.steps[m]
-            allowed = bool(self.plan.instances[m].step.continue_on_error) and status in (
-                StepStatus.FAILED, StepStatus.TIMED_OUT)
+            allowed = status in _FAILED and bool(self.plan.instances[m].step.continue_on_error)
             record.status, record.exit_code, record.reason = status, code, reason
             record.allowed_failure = allowed
             if record.started is not None or status is not StepStatus.SKIPPED:
