@@ -63,13 +63,25 @@ def test_a_remembered_command_is_not_searched_again(tmp_path: Path, spawner: Spa
     assert looked == []
 
 
-def test_a_new_program_earlier_on_path_wins_at_once(tmp_path: Path, spawner: Spawner) -> None:
+class _NoInotify:
+    """A C library whose inotify is out of instances (as when 128 are in use for the user)."""
+
+    def inotify_init1(self, flags: int) -> int:
+        return -1
+
+
+@pytest.mark.parametrize("inotify", [True, False], ids=["remembered", "without-inotify"])
+def test_a_new_program_earlier_on_path_wins_at_once(tmp_path: Path, spawner: Spawner, inotify: bool) -> None:
+    """Without inotify every spawn searches PATH, so nothing can go stale either."""
+    if not inotify:
+        spawner._commands = CommandPaths(_NoInotify())  # type: ignore[arg-type]
     _tool(tmp_path / "b", "b")
     (tmp_path / "a").mkdir()
     path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
     assert _which_ran(spawner, path) == "b"
     _tool(tmp_path / "a", "a")
     assert _which_ran(spawner, path) == "a"
+    assert bool(spawner._commands._known) is inotify  # type: ignore[union-attr]
 
 
 def test_a_file_made_executable_earlier_on_path_wins(tmp_path: Path, spawner: Spawner) -> None:
@@ -188,21 +200,3 @@ def test_a_spawner_dropped_without_close_gives_its_inotify_instance_back(tmp_pat
         assert _which_ran(s, str(tmp_path / "b")) == "b"
         del s
     assert inotify_fds() == before
-
-
-class _NoInotify:
-    """A C library whose inotify is out of instances (as when 128 are in use for the user)."""
-
-    def inotify_init1(self, flags: int) -> int:
-        return -1
-
-
-def test_without_inotify_every_spawn_searches_and_nothing_goes_stale(tmp_path: Path, spawner: Spawner) -> None:
-    spawner._commands = CommandPaths(_NoInotify())  # type: ignore[arg-type]
-    _tool(tmp_path / "b", "b")
-    (tmp_path / "a").mkdir()
-    path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
-    _tool(tmp_path / "a", "a")
-    assert _which_ran(spawner, path) == "a"
-    assert spawner._commands._known == {}
