@@ -293,7 +293,6 @@ class LocalExecutor:
             return
         self._closed = True
         if self._loop is None or self._reaper is None:
-            self._spawner.close()
             self._epoll.close()
             self._capture_pipes.close()
             return
@@ -319,7 +318,6 @@ class LocalExecutor:
             self._reaper.forget(m.pid)
             os.close(m.pidfd)
         self._reaper.release()
-        self._spawner.close()
         self._latency.restore()
         self._capture_pipes.close()
         self._loop.remove_reader(self._epoll.fileno())

@@ -2,8 +2,9 @@
 
 The child leads a new session, gets its stdio by dup2, every other fd closed,
 its cwd, an empty signal mask and every signal at its default action except the
-ones ignored when flowrun started. A command named without a slash is looked up
-on PATH once and remembered (``commands.py``). Where glibc lacks what is needed,
+ones ignored when flowrun started. A command named without a slash is searched
+for on PATH by the child, as ``execvp`` does (by flowrun when the step's PATH is
+not flowrun's own). Where glibc lacks what is needed,
 ``subprocess.Popen(start_new_session=True)`` is the fallback.
 """
 
@@ -17,8 +18,6 @@ import signal
 import subprocess
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
-
-from flowrun.process.commands import CommandPaths, which
 
 __all__ = ["Spawner", "close_all"]
 
@@ -89,7 +88,6 @@ class Spawner:
         # read once: flowrun never changes its own folder or PATH while steps run
         self._own_cwd = _getcwd()
         self._own_path = os.environ.get("PATH")
-        self._commands = CommandPaths(self._libc) if self._libc is not None else None
         if self._libc is not None:
             self._attr = ctypes.create_string_buffer(1024)  # > sizeof(posix_spawnattr_t)
             self._attr_address = ctypes.addressof(self._attr)
@@ -126,11 +124,9 @@ class Spawner:
             if low:
                 close_all(d for d in low if d >= 0)
 
-    def _posix_spawn(
-        self, argv: tuple[str, ...], env: Mapping[str, str], cwd: str, fds: tuple[int, ...], remembered: bool = True
-    ) -> int:
-        libc, commands = self._libc, self._commands
-        assert libc is not None and commands is not None
+    def _posix_spawn(self, argv: tuple[str, ...], env: Mapping[str, str], cwd: str, fds: tuple[int, ...]) -> int:
+        libc = self._libc
+        assert libc is not None
         shared, own = self._env_parts(env)
         blob, ptrs = _block((*argv, *own))  # argv and the step's own variables, encoded in one go
         n = len(argv)
@@ -139,24 +135,17 @@ class Spawner:
         envp = ptrs[n:] if shared is None else shared[1] + ptrs[n:]
         path = os.fsencode(argv[0])
         spawn = libc.posix_spawnp  # searches PATH in the child, after chdir, like execvp
-        found = None
         if "/" not in argv[0]:
             step_path = env.get("PATH")
-            search = os.defpath if step_path is None else step_path
-            found = commands.find(argv[0], search) if remembered else None
-            if found is not None:
+            if step_path != self._own_path:  # posix_spawnp would search flowrun's PATH, not the step's
+                found = which(argv[0], os.defpath if step_path is None else step_path, cwd)
                 path, spawn = os.fsencode(found), libc.posix_spawn
-            elif step_path != self._own_path:
-                path, spawn = os.fsencode(which(argv[0], search, cwd)), libc.posix_spawn
         chdir = cwd if cwd != self._own_cwd else None  # saves a chdir in the child
         err = spawn(
             self._pid_address, path, self._file_actions(fds, chdir), self._attr_address,
             args.buffer_info()[0], envp.buffer_info()[0],
         )  # fmt: skip
         del blob  # alive until here: the pointers point into it
-        if err and found is not None:  # what was remembered failed: search again, in the child
-            commands.forget()
-            return self._posix_spawn(argv, env, cwd, fds, remembered=False)
         if err:
             usable = os.path.isdir(cwd) and os.access(cwd, os.X_OK)
             raise OSError(err, os.strerror(err), argv[0] if usable else cwd)
@@ -211,11 +200,6 @@ class Spawner:
         self._actions[key] = cached
         return ctypes.addressof(cached)
 
-    def close(self) -> None:
-        """Stop watching PATH's folders (see ``CommandPaths``)."""
-        if self._commands is not None:
-            self._commands.close()
-
     def reaped(self, pid: int, status: int) -> None:
         """Tell the Popen fallback its child was reaped (no "still running" warning)."""
         p = self._popens.pop(pid, None) if self._popens else None
@@ -238,6 +222,18 @@ def _signals_to_default() -> list[int]:
         if sig not in (signal.SIGKILL, signal.SIGSTOP)
         and (sig in own or signal.getsignal(sig) != signal.SIG_IGN)
     )  # fmt: skip
+
+
+def which(cmd: str, path: str, cwd: str) -> str:
+    """execvp's search through the *child's* PATH; relative entries are from its cwd."""
+    denied = False
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(cwd, folder or ".", cmd)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = True
+    raise (PermissionError(13, "Permission denied", cmd) if denied else FileNotFoundError(2, "Not found", cmd))
 
 
 def _getcwd() -> str | None:

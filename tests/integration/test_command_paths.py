@@ -1,20 +1,20 @@
-"""A command's place on PATH is remembered, and forgotten the moment PATH's folders change.
+"""A command named without a slash is found on PATH as ``execvp`` would, at every spawn.
 
-Each case runs real children through one ``Spawner`` (so what was remembered by
-the first spawn is what the next one would use), changes the folders the way a
-build step would, and checks which program the next child really was.
+Each case runs real children through one ``Spawner``, changes PATH's folders the
+way a build step would, and checks which program the next child really was.
+Both searches are covered: the child's own (``posix_spawnp``, when the step's
+PATH is flowrun's) and flowrun's (when the step sets another PATH).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from flowrun.process.commands import CommandPaths
 from flowrun.process.spawn import Spawner
 from tests.integration.harness import run_yaml
 
@@ -27,12 +27,12 @@ def _tool(folder: Path, says: str, executable: bool = True) -> Path:
     return path
 
 
-def _which_ran(spawner: Spawner, path: str) -> str:
+def _which_ran(spawner: Spawner, path: str, cwd: str | None = None) -> str:
     env = {"PATH": path}
     r, w = os.pipe()
     try:
         try:
-            pid = spawner.spawn(("tool",), env, os.getcwd(), (0, w, 2))
+            pid = spawner.spawn(("tool",), env, cwd or os.getcwd(), (0, w, 2))
         finally:
             os.close(w)
         out = b""
@@ -44,118 +44,112 @@ def _which_ran(spawner: Spawner, path: str) -> str:
         os.close(r)
 
 
-@pytest.fixture
-def spawner() -> Iterator[Spawner]:
-    s = Spawner()
-    yield s
-    s.close()
+Run = Callable[..., str]
 
 
-def test_a_remembered_command_is_not_searched_again(tmp_path: Path, spawner: Spawner,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    _tool(tmp_path / "b", "b")
-    path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
-    looked: list[str] = []
-    real_isfile = os.path.isfile
-    monkeypatch.setattr(os.path, "isfile", lambda p: looked.append(p) or real_isfile(p))
-    assert _which_ran(spawner, path) == "b"
-    assert looked == []
+@pytest.fixture(params=["step-path", "own-path"])
+def run_tool(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``run_tool(PATH)``: what ``tool`` printed, found on that PATH.
+
+    ``own-path`` makes PATH flowrun's own as well, so the child searches it.
+    """
+    spawners: dict[str, Spawner] = {}
+
+    def run(path: str, cwd: str | None = None) -> str:
+        if request.param == "own-path":
+            monkeypatch.setenv("PATH", path)
+            spawner = spawners.setdefault(path, Spawner())  # it reads its own PATH once
+        else:
+            spawner = spawners.setdefault("", Spawner())
+        return _which_ran(spawner, path, cwd)
+
+    return run
 
 
-class _NoInotify:
-    """A C library whose inotify is out of instances (as when 128 are in use for the user)."""
-
-    def inotify_init1(self, flags: int) -> int:
-        return -1
-
-
-@pytest.mark.parametrize("inotify", [True, False], ids=["remembered", "without-inotify"])
-def test_a_new_program_earlier_on_path_wins_at_once(tmp_path: Path, spawner: Spawner, inotify: bool) -> None:
-    """Without inotify every spawn searches PATH, so nothing can go stale either."""
-    if not inotify:
-        spawner._commands = CommandPaths(_NoInotify())  # type: ignore[arg-type]
+def test_a_new_program_earlier_on_path_wins_at_once(tmp_path: Path, run_tool: Run) -> None:
     _tool(tmp_path / "b", "b")
     (tmp_path / "a").mkdir()
     path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     _tool(tmp_path / "a", "a")
-    assert _which_ran(spawner, path) == "a"
-    assert bool(spawner._commands._known) is inotify  # type: ignore[union-attr]
+    assert run_tool(path) == "a"
 
 
-def test_a_file_made_executable_earlier_on_path_wins(tmp_path: Path, spawner: Spawner) -> None:
+def test_a_file_made_executable_earlier_on_path_wins(tmp_path: Path, run_tool: Run) -> None:
     _tool(tmp_path / "b", "b")
     early = _tool(tmp_path / "a", "a", executable=False)
     path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     early.chmod(0o755)
-    assert _which_ran(spawner, path) == "a"
+    assert run_tool(path) == "a"
 
 
-def test_a_folder_created_later_on_path_is_searched(tmp_path: Path, spawner: Spawner) -> None:
+def test_a_folder_created_later_on_path_is_searched(tmp_path: Path, run_tool: Run) -> None:
     _tool(tmp_path / "b", "b")
     path = f"{tmp_path / 'venv' / 'bin'}:{tmp_path / 'b'}"  # like a venv a step creates
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     _tool(tmp_path / "venv" / "bin", "venv")
-    assert _which_ran(spawner, path) == "venv"
+    assert run_tool(path) == "venv"
 
 
-def test_a_folder_removed_and_made_again_is_still_watched(tmp_path: Path, spawner: Spawner) -> None:
+def test_a_folder_removed_and_made_again_is_searched(tmp_path: Path, run_tool: Run) -> None:
     """``rm -rf venv && python -m venv venv``, then a tool installed into it."""
     _tool(tmp_path / "b", "b")
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     path = f"{tmp_path / 'venv' / 'bin'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     shutil.rmtree(tmp_path / "venv")
     (tmp_path / "venv" / "bin").mkdir(parents=True)
-    assert _which_ran(spawner, path) == "b"  # searched again, the new folder watched
+    assert run_tool(path) == "b"
     _tool(tmp_path / "venv" / "bin", "venv")
-    assert _which_ran(spawner, path) == "venv"
+    assert run_tool(path) == "venv"
 
 
-def test_a_switched_symlink_earlier_on_path_is_followed(tmp_path: Path, spawner: Spawner) -> None:
+def test_a_switched_symlink_earlier_on_path_is_followed(tmp_path: Path, run_tool: Run) -> None:
     (tmp_path / "v1").mkdir()
     _tool(tmp_path / "v2", "v2")
     _tool(tmp_path / "b", "b")
     (tmp_path / "current").symlink_to(tmp_path / "v1")
     path = f"{tmp_path / 'current'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     (tmp_path / "next").symlink_to(tmp_path / "v2")
     (tmp_path / "next").rename(tmp_path / "current")  # ln -sfn's atomic switch
-    assert _which_ran(spawner, path) == "v2"
+    assert run_tool(path) == "v2"
 
 
-def test_a_removed_program_is_searched_for_again(tmp_path: Path, spawner: Spawner) -> None:
+def test_a_removed_program_is_not_run(tmp_path: Path, run_tool: Run) -> None:
     early = _tool(tmp_path / "a", "a")
     _tool(tmp_path / "b", "b")
     path = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "a"
+    assert run_tool(path) == "a"
     early.unlink()
-    assert _which_ran(spawner, path) == "b"
+    assert run_tool(path) == "b"
     (tmp_path / "b" / "tool").unlink()
     with pytest.raises(FileNotFoundError):
-        _which_ran(spawner, path)
+        run_tool(path)
 
 
-def test_relative_folders_and_missing_commands_are_not_remembered(tmp_path: Path) -> None:
-    commands = CommandPaths(Spawner()._libc)  # type: ignore[arg-type]
-    try:
-        _tool(tmp_path / "b", "b")
-        assert commands.find("tool", f"bin:{tmp_path / 'b'}") is None  # depends on each step's folder
-        assert commands.find("tool", f"{tmp_path / 'b'}:bin") == str(tmp_path / "b" / "tool")
-        assert commands.find("no-such-tool", str(tmp_path / "b")) is None
-    finally:
-        commands.close()
-
-
-def test_a_change_the_kernel_did_not_report_costs_one_failed_try(tmp_path: Path, spawner: Spawner) -> None:
-    """As on a network folder another machine changed: the remembered file fails, the search runs again."""
+def test_dot_dot_through_a_symlink_is_resolved_as_the_kernel_does(tmp_path: Path, run_tool: Run) -> None:
+    """``link/../a`` is ``deep/a`` when ``link`` points at ``deep/x``, not ``<tmp>/a``."""
+    (tmp_path / "deep" / "x").mkdir(parents=True)
+    (tmp_path / "deep" / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "x")
     _tool(tmp_path / "b", "b")
-    path = str(tmp_path / "b")
-    assert _which_ran(spawner, path) == "b"
-    spawner._commands._known[("tool", path)] = str(tmp_path / "gone" / "tool")  # type: ignore[union-attr]
-    assert _which_ran(spawner, path) == "b"
+    _tool(tmp_path / "a", "top")  # what a purely textual '..' would pick
+    path = f"{tmp_path / 'link'}/../a:{tmp_path / 'b'}"
+    assert run_tool(path) == "b"
+    _tool(tmp_path / "deep" / "a", "deep")
+    assert run_tool(path) == "deep"
+
+
+def test_a_relative_folder_on_path_is_the_steps_own(tmp_path: Path, run_tool: Run) -> None:
+    _tool(tmp_path / "one" / "bin", "one")
+    _tool(tmp_path / "two" / "bin", "two")
+    _tool(tmp_path / "b", "b")
+    path = f"bin:{tmp_path / 'b'}"
+    assert run_tool(path, str(tmp_path / "one")) == "one"
+    assert run_tool(path, str(tmp_path / "two")) == "two"
+    assert run_tool(path, str(tmp_path)) == "b"
 
 
 def test_a_step_runs_the_tool_an_earlier_step_installed(tmp_path: Path) -> None:
@@ -174,29 +168,3 @@ def test_a_step_runs_the_tool_an_earlier_step_installed(tmp_path: Path) -> None:
     assert result.exit_code() == 0
     assert (tmp_path / "before.txt").read_text() == "system\n"
     assert (tmp_path / "after.txt").read_text() == "installed\n"
-
-
-def test_dot_dot_through_a_symlink_is_resolved_as_the_kernel_does(tmp_path: Path, spawner: Spawner) -> None:
-    """``link/../a`` is ``deep/a`` when ``link`` points at ``deep/x``, not ``<tmp>/a``."""
-    (tmp_path / "deep" / "x").mkdir(parents=True)
-    (tmp_path / "deep" / "a").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "deep" / "x")
-    _tool(tmp_path / "b", "b")
-    path = f"{tmp_path / 'link'}/../a:{tmp_path / 'b'}"
-    assert _which_ran(spawner, path) == "b"
-    _tool(tmp_path / "deep" / "a", "deep")
-    assert _which_ran(spawner, path) == "deep"
-
-
-def test_a_spawner_dropped_without_close_gives_its_inotify_instance_back(tmp_path: Path) -> None:
-    def inotify_fds() -> int:
-        return sum(os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify" for fd in os.listdir("/proc/self/fd")
-                   if os.path.exists(f"/proc/self/fd/{fd}"))
-
-    before = inotify_fds()
-    for _ in range(3):
-        s = Spawner()
-        _tool(tmp_path / "b", "b")
-        assert _which_ran(s, str(tmp_path / "b")) == "b"
-        del s
-    assert inotify_fds() == before
