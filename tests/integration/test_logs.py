@@ -54,6 +54,26 @@ def test_old_runs_are_pruned(tmp_path: Path) -> None:
     assert len(list((tmp_path / ".flowrun" / "runs").iterdir())) == 2
 
 
+def test_pruning_removes_a_whole_run_folder_but_never_follows_a_symlink(tmp_path: Path) -> None:
+    from flowrun.report.logs import prune_runs
+
+    runs = tmp_path / ".flowrun" / "runs"
+    outside = tmp_path / "keep-me"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("x")
+    old = runs / "20260101T000000-aaaaaa"
+    (old / "nested" / "deeper").mkdir(parents=True)
+    (old / "a.log").write_text("log")
+    (old / "nested" / "deeper" / "b.log").write_text("log")
+    (old / "link-to-folder").symlink_to(outside)
+    (old / "nested" / "link-to-file").symlink_to(outside / "precious.txt")
+    (runs / "20260102T000000-bbbbbb").mkdir()
+    assert prune_runs(str(tmp_path), 1) == [old.name]
+    assert not old.exists()
+    assert [p.name for p in runs.iterdir()] == ["20260102T000000-bbbbbb"]
+    assert (outside / "precious.txt").read_text() == "x"
+
+
 def test_each_run_folder_holds_its_json_report(tmp_path: Path) -> None:
     import json
 
