@@ -239,6 +239,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _open_standard_fds() -> None:
+    """Put /dev/null on whichever of fds 0-2 is closed (``flowrun up >&-``).
+
+    Python then has no ``sys.stdout`` (or ``sys.stderr``) to print to, and the
+    first file flowrun opened would become its stdout. As with a closed pipe
+    (SPEC §3), the run goes on and what it prints goes nowhere.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: ``fd`` itself, or one below 3
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+
+
 def run_console() -> None:
     """``main`` as a process: flush, then leave without tearing the interpreter down.
 
@@ -252,6 +273,7 @@ def run_console() -> None:
     affected.
     """
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
+    _open_standard_fds()
     code = main()
     try:
         sys.stdout.flush()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from flowrun.events import StepStatus
 from tests.integration.harness import cli, run_yaml, write
 
@@ -153,6 +155,33 @@ def test_closed_stdout_does_not_stop_the_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "done.txt").read_text() == "done\n"
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("closed", ["1>&-", "2>&-", "0<&- 1>&- 2>&-"])
+@pytest.mark.parametrize("command", ["up", "up --output plain", "validate"])
+def test_a_closed_stdout_or_stderr_at_start_changes_nothing(tmp_path: Path, closed: str, command: str) -> None:
+    """``flowrun up >&-``: no traceback, the run goes on, the exit code is the run's."""
+    import subprocess
+    import sys
+
+    write(tmp_path, """
+        steps:
+          a: {run: "echo ran > ran.txt"}
+          b: {run: "exit 3", depends_on: [a]}
+    """)
+    proc = subprocess.run(
+        ["bash", "-c", f'exec {closed}; exec "$0" -m flowrun {command} 2>>"$1"', sys.executable,
+         str(tmp_path / "stderr.txt")] if "2>&-" not in closed else
+        ["bash", "-c", f'exec {closed}; exec "$0" -m flowrun {command}', sys.executable],
+        cwd=tmp_path, timeout=60,
+    )
+    if command == "validate":
+        assert proc.returncode == 0
+    else:
+        assert proc.returncode == 1  # b failed: the run's own exit code
+        assert (tmp_path / "ran.txt").read_text() == "ran\n"
+    if (tmp_path / "stderr.txt").exists():
+        assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
 
 
 def test_dry_run_runs_nothing(tmp_path: Path) -> None:
