@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from flowrun.graph import Plan
 from flowrun.spec.conditions import Condition
@@ -91,7 +92,7 @@ def to_plan_text(plan: Plan, jobs: int) -> str:
         lines.append(f"{i:>4}. {label}" + (f"   (after {', '.join(needs)})" if needs else ""))
         for m in unit:
             step = plan.instances[m].step
-            command = step.run if step.run is not None else " ".join(step.cmd or [])
+            command = step.run if step.run is not None else shlex.join(step.cmd or [])
             first = command.strip().splitlines()[0] if command.strip() else ""
             lines.append(f"        {m}: {first}")
     return "\n".join(lines)

@@ -56,10 +56,17 @@ def argv_for(inst: StepInstance, script: str | None = None) -> tuple[str, ...]:
     return ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", text)
 
 
+#: how ``argv_for`` wraps a ``run:`` script (all but the script itself)
+_SCRIPT_SHELLS = (("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"), ("sh", "-ec"))
+
+
 @functools.lru_cache(maxsize=4096)
 def describe(argv: tuple[str, ...]) -> str:
-    """The command a user wrote, for verbose output (kept: retries and matrix steps ask again)."""
-    if len(argv) >= 3 and argv[-2] in ("-c", "-ec"):
+    """The command a user wrote: a ``run:`` script as written, a ``cmd:`` as a shell would quote it.
+
+    Kept: retries and matrix steps ask again.
+    """
+    if argv[:-1] in _SCRIPT_SHELLS:
         return argv[-1]
     return shlex.join(argv)
 
