@@ -66,14 +66,28 @@ def _writer_alive(folder: str) -> bool:
     return True
 
 
+def _steps_of(folder: str) -> list[str] | None:
+    """The run's step names in plan order (None: not written yet, or an older run)."""
+    try:
+        with open(os.path.join(folder, STEPS_FILE), encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        return None
+
+
 def print_logs(base_dir: str, *, step: str | None = None, run_id: str | None = None, follow: bool = False) -> int:
     """Print one step's log raw, or every log prefixed like ``up``; ``follow`` waits for the run's end."""
     run = run_id or latest_run(base_dir)
     if run is None:
         raise UsageError(f"no runs yet under {runs_dir(base_dir)}")
+    if run in (".", "..") or "/" in run or os.sep in run:  # a run id names a folder in the runs folder, no other
+        raise UsageError(f"not a run id: {run!r}")
     folder = os.path.join(runs_dir(base_dir), run)
     if not os.path.isdir(folder):
         raise UsageError(f"no run {run!r} under {runs_dir(base_dir)}")
+    steps = _steps_of(folder)
+    if step is not None and steps is not None and step not in steps:
+        raise UsageError(f"no step {step!r} in run {run}")
     out = sys.stdout.buffer
     tails: dict[str, _Tail] = {}
 
@@ -83,20 +97,18 @@ def print_logs(base_dir: str, *, step: str | None = None, run_id: str | None = N
             if name not in tails and (follow or os.path.exists(os.path.join(folder, name))):
                 tails[name] = _Tail(os.path.join(folder, name), None)
             return
-        names = sorted(f for f in os.listdir(folder) if f.endswith(".log"))
-        width = max((len(n) - 4 for n in names), default=0)
-        for name in names:
-            if name not in tails:
-                tails[name] = _Tail(os.path.join(folder, name), name[:-4].ljust(width).encode() + b" | ")
+        files = {f for f in os.listdir(folder) if f.endswith(".log")}
+        # step names, not file names (a name with '/' or ' ' is logged under a safe file name), in plan order
+        named = [(log_file_name(n), n) for n in steps or () if log_file_name(n) in files]
+        named += sorted((f, f[:-4]) for f in files - {f for f, _ in named})
+        width = max((len(n) for _, n in named), default=0)
+        for file, name in named:
+            if file not in tails:
+                tails[file] = _Tail(os.path.join(folder, file), name.ljust(width).encode() + b" | ")
 
     scan()
     if step is not None and not tails:
-        try:
-            with open(os.path.join(folder, STEPS_FILE), encoding="utf-8") as handle:
-                known = handle.read().splitlines()
-        except FileNotFoundError:
-            known = []
-        if step not in known:
+        if steps is None:
             raise UsageError(f"no step {step!r} in run {run}")
         return 0  # the step printed nothing
     while True:

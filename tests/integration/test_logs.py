@@ -25,6 +25,25 @@ def test_logs_of_last_run_and_of_one_step(tmp_path: Path) -> None:
     assert cli(tmp_path, "logs", "--run", "nope").returncode == 2
 
 
+def test_logs_show_step_names_in_plan_order_and_stay_inside_the_runs_folder(tmp_path: Path) -> None:
+    write(tmp_path, """
+        steps:
+          z: {run: "echo last-in-name"}
+          b:
+            run: echo "$M"
+            matrix: {M: [a/b]}
+    """)
+    (tmp_path / "outside.log").write_text("secret\n")
+    assert cli(tmp_path, "up").returncode == 0
+    assert cli(tmp_path, "logs").stdout.splitlines() == ["z        | last-in-name", "b[M=a/b] | a/b"]
+    assert cli(tmp_path, "logs", "b[M=a/b]").stdout == "a/b\n"
+    for run_id in ("..", "../..", str(tmp_path), "../../.."):
+        proc = cli(tmp_path, "logs", "--run", run_id)
+        assert proc.returncode == 2 and "secret" not in proc.stdout, run_id
+    follow = cli(tmp_path, "logs", "nosuch", "-f", timeout=20)
+    assert follow.returncode == 2 and "no step 'nosuch'" in follow.stderr
+
+
 def test_logs_follow_prints_until_the_run_ends(tmp_path: Path) -> None:
     write(tmp_path, """
         steps:
