@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.state import Decision, RunState
-from flowrun.engine.status import member_statuses
+from flowrun.engine.status import TIMEOUT_EXIT_CODE, member_statuses
 from flowrun.events import (
     OutputChunk,
     RunFinished,
@@ -195,6 +195,13 @@ class Scheduler:
         unit.pending_checks = [m for m in members if self.plan.instances[m].step.if_]
         self._next_check_or_launch(unit)
 
+    @staticmethod
+    def _stopped(unit: _Unit, when: str) -> tuple[StepStatus, int | None, str]:
+        """The status of a unit stopped between processes: by the workflow timeout, or by an interrupt."""
+        if unit.timed_out_by_workflow:
+            return StepStatus.TIMED_OUT, TIMEOUT_EXIT_CODE, f"workflow timeout {when}"
+        return StepStatus.CANCELLED, None, f"cancelled {when}"
+
     def _timeout_for(self, name: str) -> float | None:
         step_timeout = self.plan.instances[name].step.timeout
         if self._workflow_deadline is None:
@@ -204,8 +211,8 @@ class Scheduler:
 
     def _next_check_or_launch(self, unit: _Unit) -> None:
         """``if:`` conditions run one by one before the unit's processes start."""
-        if unit.cancelled:
-            self._finish_unit(unit, {m: (StepStatus.SKIPPED, None, "not started: run stopped") for m in unit.running})
+        if unit.cancelled:  # stopped while its if: conditions ran: the step was under way
+            self._finish_unit(unit, {m: self._stopped(unit, "during its if: condition") for m in unit.running})
             return
         if unit.pending_checks:
             name = unit.pending_checks[0]
@@ -221,9 +228,12 @@ class Scheduler:
         name = unit.pending_checks.pop(0)
         outcome = outcomes[0]
         if outcome.exit_code != 0 and not unit.cancelled:
-            skipped = {name, *self._pipe_downstream(name, unit.running)}
-            why = f"if: condition exited {outcome.exit_code}"
-            self._finish_members(unit, {m: (StepStatus.SKIPPED, None, why) for m in skipped})
+            downstream = self._pipe_downstream(name, unit.running)
+            why = _condition_failed(outcome)
+            skipped = {name: (StepStatus.SKIPPED, None, why)}
+            skipped.update({m: (StepStatus.SKIPPED, None, f"its producer {name!r} was skipped ({why})")
+                            for m in downstream})
+            self._finish_members(unit, skipped)
             unit.running = tuple(m for m in unit.running if m not in skipped)
             unit.pending_checks = [m for m in unit.pending_checks if m not in skipped]
             if not unit.running:
@@ -282,7 +292,7 @@ class Scheduler:
             unit.handle = None
             unit.retry_timer = asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
             return
-        self._finish_unit(unit, statuses)
+        self._finish_unit(unit, statuses, {o.name: o.ended for o in outcomes})
 
     def _succeeded_alone(
         self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float
@@ -310,8 +320,7 @@ class Scheduler:
         unit.retry_timer = None
         try:
             if unit.cancelled:
-                self._finish_unit(unit, {m: (StepStatus.CANCELLED, None, "cancelled before retry")
-                                         for m in unit.running})
+                self._finish_unit(unit, {m: self._stopped(unit, "before its retry") for m in unit.running})
             else:
                 self._launch(unit)
         finally:
@@ -328,8 +337,11 @@ class Scheduler:
                 best = delay if best is None else max(best, delay)
         return best
 
-    def _finish_unit(self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]]) -> None:
-        self._finish_members(unit, statuses)
+    def _finish_unit(
+        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
+        ended: dict[str, float] | None = None,
+    ) -> None:
+        self._finish_members(unit, statuses, ended)
         self._release(unit)
 
     def _release(self, unit: _Unit) -> None:
@@ -341,9 +353,12 @@ class Scheduler:
         self._check_done()
 
     def _finish_members(
-        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float | None = None
+        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
+        ended: float | dict[str, float] | None = None,
     ) -> None:
-        now = ended or time.time()
+        """Record each member's end; ``ended``: when it exited (one time, or each member's own)."""
+        now = ended if isinstance(ended, float) else time.time()
+        ends = ended if isinstance(ended, dict) else None
         decisions: list[Decision] = []
         for m, (status, code, reason) in statuses.items():
             record = self.result.steps[m]
@@ -351,8 +366,8 @@ class Scheduler:
             record.status, record.exit_code, record.reason = status, code, reason
             record.allowed_failure = allowed
             if record.started is not None or status is not StepStatus.SKIPPED:
-                record.ended = now
-            self.outbox.append(StepFinished(m, status, code, max(unit.attempt, 1), record.started, record.ended,
+                record.ended = (ends.get(m) or now) if ends is not None else now
+            self.outbox.append(StepFinished(m, status, code, unit.attempt, record.started, record.ended,
                                             reason, allowed_failure=allowed))
             decisions += self.state.finish(m, status, allowed)
         self._apply(decisions)
@@ -363,7 +378,7 @@ class Scheduler:
             record.status, record.reason = StepStatus.SKIPPED, decision.reason
             self.outbox.append(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
         if self.state.stop_reason is not None and not self.state.handlers_allowed:
-            for unit in self.running.values():
+            for unit in list(self.running.values()):  # a unit waiting to retry ends at once, leaving it
                 self._cancel(unit, force=False)
 
     def _check_done(self) -> None:
@@ -396,9 +411,11 @@ class Scheduler:
     def _workflow_timed_out(self) -> None:
         self._note("*", "workflow timeout reached: stopping every running step")
         try:
-            self._apply(self.state.stop("workflow timeout", handlers=False))
-            for unit in list(self.running.values()):
+            units = list(self.running.values())
+            for unit in units:  # before anything is cancelled: what ends now has timed out
                 unit.timed_out_by_workflow = True
+            self._apply(self.state.stop("workflow timeout", handlers=False))
+            for unit in units:
                 self._cancel(unit, force=False)
         finally:
             self.flush()
@@ -427,3 +444,14 @@ class Scheduler:
                 self._cancel(unit, force=force)
         finally:
             self.flush()
+
+
+def _condition_failed(outcome: MemberOutcome) -> str:
+    """Why an ``if:`` condition let its step be skipped."""
+    if outcome.timed_out:
+        return "if: condition timed out"
+    if outcome.error is not None:
+        return f"if: condition could not run ({outcome.error})"
+    if outcome.signal is not None:
+        return f"if: condition killed by {signal.Signals(outcome.signal).name}"
+    return f"if: condition exited {outcome.exit_code}"

@@ -234,3 +234,28 @@ def test_a_finished_step_is_reported_before_the_step_that_takes_its_slot(tmp_pat
                            ("StepFinished", "b"), ("StepStarted", "c"), ("StepFinished", "c")]
     a, b, c = (result[n] for n in "abc")
     assert a.started <= a.ended <= b.started <= b.ended <= c.started <= c.ended  # type: ignore[operator]
+
+
+def test_a_pipeline_member_ends_when_its_own_process_does(tmp_path: Path) -> None:
+    """The producer's end time is its exit, not its consumer's."""
+    result = run_yaml(tmp_path, """
+        steps:
+          prod: {run: "echo data"}
+          cons: {run: "cat; sleep 1", stdin: prod}
+    """)
+    prod, cons = result["prod"], result["cons"]
+    assert prod.ended is not None and cons.ended is not None
+    assert cons.ended - prod.ended > 0.8
+
+
+def test_if_reasons_say_what_happened(tmp_path: Path) -> None:
+    result = run_yaml(tmp_path, """
+        steps:
+          slow-check: {run: "true", if: "sleep 30", timeout: 300ms}
+          prod: {run: "echo x", if: "exit 1"}
+          cons: {run: "cat", stdin: prod}
+    """)
+    assert (result["slow-check"].status, result["slow-check"].reason) == (StepStatus.SKIPPED, "if: condition timed out")
+    assert result["prod"].reason == "if: condition exited 1"
+    assert result["cons"].reason == "its producer 'prod' was skipped (if: condition exited 1)"
+    assert (result["prod"].attempts, result["cons"].attempts) == (0, 0)

@@ -131,6 +131,21 @@ def test_workflow_timeout(tmp_path: Path) -> None:
     assert result.exit_code() == 1
 
 
+def test_the_workflow_timeout_during_an_if_condition_or_a_retry_delay_times_the_step_out(tmp_path: Path) -> None:
+    """A run that hit its deadline never ends "ok": the step under way is timed_out, not skipped or cancelled."""
+    result = run_yaml(tmp_path, """
+        timeout: 600ms
+        steps:
+          checking: {run: "echo body", if: "sleep 30"}
+          waiting: {run: "exit 1", retry: {attempts: 3, delay: 30s}}
+    """)
+    assert (result["checking"].status, result["checking"].exit_code) == (S.TIMED_OUT, 124)
+    assert "workflow timeout during its if: condition" in result["checking"].reason
+    assert (result["waiting"].status, result["waiting"].exit_code) == (S.TIMED_OUT, 124)
+    assert "before its retry" in result["waiting"].reason
+    assert result.exit_code() == 1
+
+
 def test_timed_out_attempt_is_retried(tmp_path: Path) -> None:
     result = run_yaml(tmp_path, """
         steps:
