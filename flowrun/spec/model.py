@@ -11,6 +11,7 @@ import signal
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -241,6 +242,16 @@ def _lock(value: object) -> object:
 MatrixValue = Annotated[str, BeforeValidator(scalar_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 
 
+def _distinct(values: list[str]) -> list[str]:
+    """Each value makes an instance named after it: two equal values would be one name twice."""
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"the value {value!r} is listed twice (each value names one instance)")
+        seen.add(value)
+    return values
+
+
 class Step(_StepFields):
     """One step of a workflow (SPEC §1 'Step fields')."""
 
@@ -275,7 +286,8 @@ class Step(_StepFields):
         WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
     ] = Field(default_factory=list)
     matrix: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
-                 Annotated[list[MatrixValue], Field(min_length=1)]] = Field(default_factory=dict)
+                 Annotated[list[MatrixValue], Field(min_length=1), AfterValidator(_distinct)]] = Field(
+        default_factory=dict)
 
     #: "list" or "mapping": how depends_on was written (to point errors at it)
     _depends_form: str = PrivateAttr(default="mapping")
