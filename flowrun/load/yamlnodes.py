@@ -19,8 +19,9 @@ import yaml.reader
 
 from flowrun.errors import Diagnostic, Position
 from flowrun.load.sourcemap import Path, SourceMap
+from flowrun.spec.scalars import SpelledBool, SpelledFloat, SpelledInt
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "SpelledFloat", "SpelledInt", "YamlProblem", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "YamlProblem", "read_yaml"]
 
 MAX_DEPTH = 200
 #: nodes after alias expansion; a 10,000-step workflow has ~200,000
@@ -38,28 +39,6 @@ except ImportError:  # pragma: no cover - depends on the build
             Reader.__init__(self, stream)
             Scanner.__init__(self)
             _PyParser.__init__(self)
-
-
-class SpelledInt(int):
-    """An int that remembers its source text."""
-
-    text: str
-
-    def __new__(cls, value: int, text: str) -> SpelledInt:
-        obj = super().__new__(cls, value)
-        obj.text = text
-        return obj
-
-
-class SpelledFloat(float):
-    """A float that remembers its source text."""
-
-    text: str
-
-    def __new__(cls, value: float, text: str) -> SpelledFloat:
-        obj = super().__new__(cls, value)
-        obj.text = text
-        return obj
 
 
 class YamlProblem(Exception):
@@ -88,9 +67,9 @@ def resolve_plain(text: str) -> Any:
     if text in _NULLS:
         return None
     if text in _TRUE:
-        return True
+        return True if text == "true" else SpelledBool(True, text)
     if text in _FALSE:
-        return False
+        return False if text == "false" else SpelledBool(False, text)
     first = text[:1]
     if first.isdigit() or first in "-+.":
         if _INT.match(text):
@@ -113,7 +92,7 @@ def _tagged(text: str, tag: str, pos: Position) -> Any:
     if kind == "str":
         return text
     value = resolve_plain(text)
-    wanted = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[kind]
+    wanted = {"int": int, "float": (int, float), "bool": (bool, SpelledBool), "null": type(None)}[kind]
     if isinstance(value, wanted) and not (kind in ("int", "float") and isinstance(value, bool)):
         return SpelledFloat(float(value), text) if kind == "float" else value
     raise YamlProblem(Diagnostic(pos, f"value {text!r} is not a valid !!{kind}"))

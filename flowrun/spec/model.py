@@ -27,6 +27,7 @@ from pydantic import (
 from flowrun.durations import DURATION_PATTERN, parse_duration
 from flowrun.errors import Position
 from flowrun.spec.conditions import Condition
+from flowrun.spec.scalars import SpelledBool
 
 __all__ = [
     "STEP_NAME_PATTERN",
@@ -82,10 +83,14 @@ def _signal(value: object) -> int:
 
 
 def _plain_text(value: object) -> object:
-    """Commands and names are text; a number written there is taken as spelled."""
-    if isinstance(value, int | float):  # bool included: `run: true` runs `true`
+    """Commands and names are text; a number or boolean written there is taken as spelled."""
+    if isinstance(value, int | float | SpelledBool):  # bool included: `run: true` runs `true`
         return scalar_text(value)
     return value
+
+
+def _plain_bool(value: object) -> object:
+    return value.value if isinstance(value, SpelledBool) else value
 
 
 _DURATION_SCHEMA = {
@@ -110,8 +115,8 @@ Text = Annotated[str, BeforeValidator(_plain_text)]
 #: an argv item: `cmd: [seq, 1, 10]` is fine, numbers are taken as spelled
 ArgText = Annotated[str, BeforeValidator(_plain_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 StepName = Annotated[str, StringConstraints(pattern=STEP_NAME_PATTERN, max_length=100)]
-#: YAML 1.2: only true/false are booleans; pydantic's lax mode would take "yes"
-Bool = Annotated[bool, Strict()]
+#: YAML 1.2: only true/false (True, TRUE, ...) are booleans; pydantic's lax mode would take "yes"
+Bool = Annotated[bool, BeforeValidator(_plain_bool), Strict()]
 EnvMap = dict[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)], EnvValue]
 
 
@@ -199,8 +204,8 @@ def _depends_on(value: object) -> object:
     if isinstance(value, list):
         out: dict[str, str] = {}
         for i, name in enumerate(value):
-            if isinstance(name, int | float) and not isinstance(name, bool):
-                name = scalar_text(name)  # a step named `1`
+            if isinstance(name, int | float | SpelledBool):
+                name = scalar_text(name)  # a step named `1` or `true`
             if not isinstance(name, str):
                 raise ValueError(f"entry {i + 1} of depends_on must be a step name")
             if name in out:
@@ -211,14 +216,14 @@ def _depends_on(value: object) -> object:
 
 
 def _stdin(value: object) -> object:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return scalar_text(value)
+    if isinstance(value, int | float | SpelledBool):
+        return scalar_text(value)  # a step named `1` or `true`
     if isinstance(value, dict) and len(value) == 1:
         if "file" in value:
             return FileInput.model_validate(value)
         if "text" in value:
             return TextInput.model_validate(value)
-    if isinstance(value, dict):
+    if value is not None and not isinstance(value, str):  # one line, not one per form it is not
         raise ValueError("stdin takes a step name, {file: PATH} or {text: TEXT}")
     return value
 

@@ -259,3 +259,21 @@ def test_if_reasons_say_what_happened(tmp_path: Path) -> None:
     assert result["prod"].reason == "if: condition exited 1"
     assert result["cons"].reason == "its producer 'prod' was skipped (if: condition exited 1)"
     assert (result["prod"].attempts, result["cons"].attempts) == (0, 0)
+
+
+def test_booleans_reach_a_step_as_the_file_spelled_them(tmp_path: Path) -> None:
+    """YAML 1.2's True/TRUE/False are booleans where a boolean is wanted, and text as written elsewhere."""
+    result = run_yaml(tmp_path, """
+        env: {DEBUG: True, QUIET: FALSE, PLAIN: true}
+        steps:
+          true: {run: "printf 'from true'"}
+          show:
+            cmd: [sh, -c, 'echo "$DEBUG $QUIET $PLAIN $M $0" > seen.txt', False]
+            matrix: {M: [TRUE]}
+            depends_on: [true]
+          read: {run: "cat > read.txt", stdin: true}
+          allowed: {run: "exit 3", continue_on_error: True}
+    """)
+    assert (tmp_path / "seen.txt").read_text() == "True FALSE true TRUE False\n"
+    assert (tmp_path / "read.txt").read_text() == "from true"
+    assert result["allowed"].allowed_failure and result.exit_code() == 0
