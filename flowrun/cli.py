@@ -58,8 +58,9 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("--keep-going", action="store_true", help="run everything that does not depend on a failure")
     up.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     up.add_argument("--output", choices=("auto", "tty", "plain", "github"), default="auto")
-    up.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
-    up.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
+    amount = up.add_mutually_exclusive_group()
+    amount.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
+    amount.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
     up.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per step)")
     up.add_argument("--json", metavar="FILE", help="write a JSON run report")
     up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
@@ -122,7 +123,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     workflow = _load(args)
     plan = plan_for(workflow)
-    rows = [(n, plan.instances[n].step.description or "", dependency_text(plan, n)) for n in plan.order]
+    rows = [(n, _first_line(plan.instances[n].step.description), dependency_text(plan, n)) for n in plan.order]
     if _is_tty():
         from rich.console import Console
         from rich.table import Table
@@ -137,6 +138,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for name, desc, deps in rows:
             print(f"{name.ljust(width)}  {desc.ljust(dwidth)}  {deps}".rstrip())
     return 0
+
+
+def _first_line(text: str | None) -> str:
+    """A description is one line for humans; ``list`` shows the first of several."""
+    return (text or "").strip().split("\n", 1)[0]
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.scheduler import Scheduler
+from flowrun.errors import UsageError
 from flowrun.graph import plan_for
 from flowrun.process.executor import Executor
 from flowrun.report.base import Reporter, Reporters
@@ -39,6 +40,8 @@ async def arun(
     run_id: str | None = None,
 ) -> RunResult:
     """Run ``workflow`` inside a running event loop; see ``run``."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     plan = plan_for(workflow)
     # the loaded workflow lives as long as the run: keep the cyclic GC off it
     gc.freeze()

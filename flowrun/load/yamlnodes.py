@@ -128,6 +128,13 @@ def read_yaml(data: bytes, file: str, *, positions: bool = False) -> tuple[Any, 
         mark = exc.problem_mark or exc.context_mark
         pos = _pos(file, mark) if mark is not None else Position(file)
         message = exc.problem or exc.context or "invalid YAML"
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if pos.line > lines:  # the end of the file: point at what was left open there, else the last line
+            if exc.context_mark is not None and exc.context:
+                what = exc.context.removeprefix("while parsing ").removeprefix("while scanning ")
+                pos, message = _pos(file, exc.context_mark), f"{what} that starts here is never closed ({message})"
+            else:
+                pos = Position(file, max(lines, 1), 1)
         if _char_at(data, pos) == "\t":
             message = "a tab cannot start a token; indent YAML with spaces"
         raise YamlProblem(Diagnostic(pos, f"invalid YAML: {message}")) from None

@@ -125,6 +125,5 @@ class PlainPrinter:
             text += f": {event.reason}"
         if event.allowed_failure:
             text += " [allowed by continue_on_error]"
-        if event.will_retry:
-            text += ", will retry"
-        self.line(event.step, f"-- {text}{took}")
+        again = ", will retry" if event.will_retry else ""  # after the duration: not "will retry in 3ms"
+        self.line(event.step, f"-- {text}{took}{again}")

@@ -89,6 +89,13 @@ def _plain_text(value: object) -> object:
     return value
 
 
+def _no_nul(text: str) -> str:
+    """A NUL cannot reach a process (argv, environment, paths end at it): say so while loading."""
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot be passed to a process")
+    return text
+
+
 def _plain_bool(value: object) -> object:
     return value.value if isinstance(value, SpelledBool) else value
 
@@ -109,11 +116,13 @@ SignalNumber = Annotated[
 EnvValue = Annotated[
     str,
     BeforeValidator(scalar_text),
+    AfterValidator(_no_nul),
     WithJsonSchema({"type": ["string", "number", "boolean"]}),
 ]
-Text = Annotated[str, BeforeValidator(_plain_text)]
+Text = Annotated[str, BeforeValidator(_plain_text), AfterValidator(_no_nul)]
 #: an argv item: `cmd: [seq, 1, 10]` is fine, numbers are taken as spelled
-ArgText = Annotated[str, BeforeValidator(_plain_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+ArgText = Annotated[str, BeforeValidator(_plain_text), AfterValidator(_no_nul),
+                    WithJsonSchema({"type": ["string", "number", "boolean"]})]
 StepName = Annotated[str, StringConstraints(pattern=STEP_NAME_PATTERN, max_length=100)]
 #: YAML 1.2: only true/false (True, TRUE, ...) are booleans; pydantic's lax mode would take "yes"
 Bool = Annotated[bool, BeforeValidator(_plain_bool), Strict()]
@@ -244,7 +253,8 @@ def _lock(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-MatrixValue = Annotated[str, BeforeValidator(scalar_text), WithJsonSchema({"type": ["string", "number", "boolean"]})]
+MatrixValue = Annotated[str, BeforeValidator(scalar_text), AfterValidator(_no_nul),
+                        WithJsonSchema({"type": ["string", "number", "boolean"]})]
 
 
 def _distinct(values: list[str]) -> list[str]:
