@@ -163,6 +163,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     dep_attrs = {c: {"kind": "dep", "condition": c} for c in Condition}
     pipe_attrs = {"kind": "pipe", "condition": Condition.SUCCESS}
     seen_bases: set[str] = set()
+    writes_to_file = {inst.name for inst in instances if inst.step.stdout is not None}
     for inst in instances:
         step, base = inst.step, inst.base
         first = base not in seen_bases
@@ -207,6 +208,13 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                         f"step {base!r} reads {producer!r} through stdin and also depends_on it: a pipe runs "
                         f"both at once, so {base!r} cannot wait for {producer!r}",
                         f"remove {producer!r} from depends_on",
+                    ))
+            elif by_base[producer][0] in writes_to_file:
+                if first:
+                    problems.append(Diagnostic(
+                        src.value(("steps", producer, "stdout")),
+                        f"step {producer!r} sends its stdout to a file, so {base!r} cannot read it through stdin",
+                        f"drop this stdout, or let {base!r} read the file (stdin: {{file: ...}})",
                     ))
             else:
                 edges.append((by_base[producer][0], inst.name, pipe_attrs))

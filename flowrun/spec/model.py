@@ -108,6 +108,15 @@ _DURATION_SCHEMA = {
     "description": "500ms, 30s, 5m, 1h, 1h30m, or a number of seconds",
 }
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+
+
+def _some_time(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("a timeout of 0 would stop it at once; leave timeout out for none")
+    return seconds
+
+
+Timeout = Annotated[float, BeforeValidator(_duration), AfterValidator(_some_time), WithJsonSchema(_DURATION_SCHEMA)]
 SignalNumber = Annotated[
     int,
     BeforeValidator(_signal),
@@ -196,7 +205,7 @@ class _StepFields(_Model):
     shell: Literal["bash", "sh"] | None = None
     workdir: Text | None = None
     env: EnvMap = Field(default_factory=dict)
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     kill_signal: SignalNumber | None = None
     kill_grace: Duration | None = None
     retry: RetrySpec | None = None
@@ -339,7 +348,7 @@ class Workflow(_Model):
     version: Literal[1] = 1
     name: Text | None = None
     jobs: int | None = Field(None, ge=1, le=10_000)
-    timeout: Duration | None = None
+    timeout: Timeout | None = None
     env: EnvMap = Field(default_factory=dict)
     dotenv: Annotated[
         list[Text],
