@@ -219,6 +219,8 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
             else:
                 edges.append((by_base[producer][0], inst.name, pipe_attrs))
     if problems:
+        if not all(index[u] < index[v] for u, v, _ in edges):  # what else is wrong may be a cycle too
+            problems += _check_cycles(_new_graph(instances, edges), workflow, instances)
         raise WorkflowError(problems)
     forward = all(index[u] < index[v] for u, v, _ in edges)
     piped = any(attrs is pipe_attrs for _, _, attrs in edges)
@@ -310,15 +312,20 @@ def _check_cycles(g: nx.DiGraph, workflow: Workflow, instances: list[StepInstanc
 
     if nx.is_directed_acyclic_graph(g):
         return []
-    cycle = nx.find_cycle(g)
-    names = [u for u, _ in cycle]
-    # start the printed path at the step written first in the file
-    start = min(range(len(names)), key=lambda i: g.nodes[names[i]]["index"])
-    names = names[start:] + names[:start]
-    path = " -> ".join([g.nodes[n]["inst"].base for n in names] + [g.nodes[names[0]]["inst"].base])
-    closing = names[-1], names[0]
-    pos = _edge_position(workflow, g, *closing)
-    return [Diagnostic(pos, f"dependency cycle: {path}")]
+    problems = []
+    # one cycle per strongly connected part: every separate cycle is reported, none twice
+    for part in nx.strongly_connected_components(g):
+        if len(part) < 2:
+            continue
+        cycle = nx.find_cycle(g.subgraph(part))
+        names = [u for u, _ in cycle]
+        # start the printed path at the step written first in the file
+        start = min(range(len(names)), key=lambda i: g.nodes[names[i]]["index"])
+        names = names[start:] + names[:start]
+        path = " -> ".join([g.nodes[n]["inst"].base for n in names] + [g.nodes[names[0]]["inst"].base])
+        closing = names[-1], names[0]
+        problems.append(Diagnostic(_edge_position(workflow, g, *closing), f"dependency cycle: {path}"))
+    return problems
 
 
 def _pipelines(g: nx.DiGraph, workflow: Workflow) -> tuple[list[tuple[str, ...]], list[Diagnostic]]:

@@ -48,7 +48,7 @@ def _load_text(data: bytes | str, file: str) -> Workflow:
     try:
         document, smap = read_yaml(raw, file)
     except YamlProblem as problem:
-        raise WorkflowError([problem.diagnostic]) from None
+        raise WorkflowError(list(problem.diagnostics)) from None
     if not isinstance(document, dict):
         what = "empty" if document is None else f"a {_kind(document)}"
         message = f"a workflow file must be a mapping with a 'steps:' key, this one is {what}"

@@ -42,11 +42,12 @@ except ImportError:  # pragma: no cover - depends on the build
 
 
 class YamlProblem(Exception):
-    """Reading stopped at a located problem."""
+    """Reading stopped at a located problem (or several: every duplicate key of a file)."""
 
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    def __init__(self, diagnostic: Diagnostic, *more: Diagnostic) -> None:
         self.diagnostic = diagnostic
-        super().__init__(str(diagnostic))
+        self.diagnostics = (diagnostic, *more)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
 _CORE = "tag:yaml.org,2002:"
@@ -108,6 +109,7 @@ class _Frame:
     key_pos: tuple[int, int] | None = None
     explicit: set[str] | None = None  # keys written in this mapping (not merged)
     merge_pending: bool = False
+    repeated: bool = False  # the pending key was written before: its value is read, then dropped
 
 
 def _pos(file: str, mark: Any) -> Position:
@@ -166,6 +168,7 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
     root: Any = None
     total = 0
     documents = 0
+    repeated_keys: list[Diagnostic] = []  # reported together at the end: every one, not the first
 
     def problem(mark: Any, message: str) -> YamlProblem:
         return YamlProblem(Diagnostic(_pos(file, mark), message))
@@ -215,7 +218,8 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
             if merge_key:
                 top.merge_pending = True
             elif value in top.explicit:
-                raise problem(mark, f"duplicate key {value!r}")
+                repeated_keys.append(Diagnostic(_pos(file, mark), f"duplicate key {value!r}"))
+                top.repeated = True
             else:
                 top.explicit.add(value)
                 if smap is not None:
@@ -224,6 +228,8 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
         else:
             if top.merge_pending:
                 merge(top, value, mark)
+            elif top.repeated:
+                top.repeated = False
             else:
                 top.container[top.key] = value
             top.key = None
@@ -284,4 +290,6 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
         frame = stack.pop()  # SequenceEndEvent / MappingEndEvent
         total -= frame.size - 1  # its children were counted as they arrived
         attach(frame.container, frame.size, mark, frame.anchor)
+    if repeated_keys:
+        raise YamlProblem(*repeated_keys)
     return root
