@@ -22,6 +22,39 @@ def _exit_code(outcome: MemberOutcome) -> int | None:
     return None
 
 
+def _ended_before(first: MemberOutcome, then: MemberOutcome) -> bool:
+    """Did ``first`` exit before ``then``? Assumed so when the executor cannot tell.
+
+    Asked only of a producer that *exited* 141, a shell reporting that a process of
+    its own pipeline died of SIGPIPE. When that pipe was the step's stdout, its reader
+    closed it and ended first; when the reader still reads, the pipe that broke was
+    one inside the script (``yes | head -n 1; more``), and the script was cut short.
+    A producer *killed* by SIGPIPE is not asked: a reader may close its stdin and
+    only then exit (``head`` does), so the producer can end first.
+    """
+    if first.exit_order is None or then.exit_order is None:
+        return True
+    return first.exit_order < then.exit_order
+
+
+def _sigpipe_rule(
+    plan: Plan, name: str, by_name: dict[str, MemberOutcome], result: dict[str, tuple[StepStatus, int | None, str]]
+) -> None:
+    """A producer ended by SIGPIPE (or 141) because its consumers had already finished
+    successfully is a success: `yes | head -1` as two steps succeeds."""
+    status, code, _ = result[name]
+    consumers = [c for c in plan.consumers(name) if c in result]
+    if status is not StepStatus.FAILED or not consumers or code not in (128 + _SIGPIPE, 141):
+        return
+    if not all(result[c][0] is StepStatus.SUCCESS for c in consumers):
+        return
+    producer = by_name[name]
+    if producer.signal is not None or all(_ended_before(by_name[c], producer) for c in consumers):
+        result[name] = (StepStatus.SUCCESS, code, "stopped by SIGPIPE after its readers finished")
+    else:  # a pipe inside its script broke (`yes | head -n 1; more`) while its readers still read
+        result[name] = (StepStatus.FAILED, code, f"exit code {code} (SIGPIPE) before its readers ended")
+
+
 def member_statuses(
     plan: Plan, members: tuple[str, ...], outcomes: tuple[MemberOutcome, ...]
 ) -> dict[str, tuple[StepStatus, int | None, str]]:
@@ -47,14 +80,8 @@ def member_statuses(
             result[name] = (StepStatus.FAILED, code, f"killed by {signal.Signals(o.signal).name}")
         else:
             result[name] = (StepStatus.FAILED, code, f"exit code {code}")
-    # A producer ended by SIGPIPE (or 141) because its consumers finished
-    # successfully is a success: `yes | head -1` as two steps succeeds.
     for name in reversed(members):
-        status, code, _ = result[name]
-        consumers = [c for c in plan.consumers(name) if c in result]
-        if status is StepStatus.FAILED and consumers and (code == 128 + _SIGPIPE or code == 141):
-            if all(result[c][0] is StepStatus.SUCCESS for c in consumers):
-                result[name] = (StepStatus.SUCCESS, code, "stopped by SIGPIPE after its readers finished")
+        _sigpipe_rule(plan, name, by_name, result)
     # pipefail: a consumer whose producer failed or timed out has failed too
     for name in members:
         producer = plan.producer(name)

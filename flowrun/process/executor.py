@@ -135,6 +135,9 @@ class MemberOutcome:
     #: the process could not be started (command not found, missing workdir, ...)
     error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: the order in which the executor saw its pipeline's members exit (0 first), None if
+    #: it cannot tell: a producer's SIGPIPE is benign only after its readers ended (SPEC §2)
+    exit_order: int | None = None
 
 
 class PipelineSink(Protocol):

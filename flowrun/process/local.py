@@ -56,6 +56,7 @@ class _Member:
     timed_out: bool = False
     cancelled: bool = False
     group_gone: bool = False
+    exit_order: int = -1  # see MemberOutcome.exit_order
     capture: int = -1
     timer: asyncio.TimerHandle | None = None
     grace: asyncio.TimerHandle | None = None
@@ -73,7 +74,8 @@ class _Member:
         elif self.status is not None:
             code = os.WEXITSTATUS(self.status)
         return MemberOutcome(
-            self.spec.name, code, sig, self.started, self.ended, self.timed_out, self.cancelled, self.error
+            self.spec.name, code, sig, self.started, self.ended, self.timed_out, self.cancelled, self.error,
+            exit_order=self.exit_order if self.exit_order >= 0 else None,
         )
 
 
@@ -125,6 +127,7 @@ class LocalExecutor:
         self._closed = False
         self._devnull = -1
         self._running: set[_Pipeline] = set()
+        self._exit_count = 0
         self._lingering: set[int] = set()  # groups that outlived their leader
         self._tags: set[tuple[str, str]] = set()  # encoded only if a sweep needs them
         self._captures: dict[int, _Member] = {}
@@ -216,13 +219,21 @@ class LocalExecutor:
             m = self._captures.get(fd)
             if m is not None:
                 self._drain(m, 1)
-            elif fd in self._pidfds:
-                exited += 1
+            else:
+                m = self._pidfds.get(fd)
+                if m is not None:
+                    exited += 1
+                    if m.exit_order < 0:  # epoll lists pidfds in the order they became readable
+                        m.exit_order = self._exit_count
+                        self._exit_count += 1
         if exited:
             self._reaper.reap(exited)  # type: ignore[union-attr]
 
     def _exited(self, m: _Member, status: int) -> None:
         m.ended = time.time()
+        if m.exit_order < 0:  # reaped without its pidfd's notice (at the end of the run)
+            m.exit_order = self._exit_count
+            self._exit_count += 1
         m.status = status
         del self._pidfds[m.pidfd]
         self._spawner.reaped(m.pid, status)

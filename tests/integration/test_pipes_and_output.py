@@ -53,6 +53,23 @@ def test_sigpipe_producer_counts_as_success(tmp_path: Path) -> None:
     assert result.exit_code() == 0
 
 
+def test_a_pipe_breaking_inside_a_producer_while_its_reader_reads_is_a_failure(tmp_path: Path) -> None:
+    """Exit 141 from the producer's own `yes | head` is not its reader hanging up: the script was cut short."""
+    result = run_yaml(tmp_path, """
+        steps:
+          cut-short: {run: 'yes | head -n 1; echo "second half"'}
+          reader: {run: "cat > got.txt; sleep 0.3", stdin: cut-short}
+          fed: {run: "seq 1 10000000 | cat"}
+          hangs-up: {run: "head -n 2 > two.txt", stdin: fed}
+    """, keep_going=True)
+    assert (result["cut-short"].status, result["cut-short"].exit_code) == (StepStatus.FAILED, 141)
+    assert "before its readers ended" in result["cut-short"].reason
+    assert (tmp_path / "got.txt").read_text() == "y\n"
+    # the pipe that broke was the step's own stdout, its reader gone: a success
+    assert (result["fed"].status, result["fed"].exit_code) == (StepStatus.SUCCESS, 141)
+    assert result["hangs-up"].status is StepStatus.SUCCESS and (tmp_path / "two.txt").read_text() == "1\n2\n"
+
+
 def test_sigpipe_inside_one_script_is_bash_pipefail(tmp_path: Path) -> None:
     result = run_yaml(tmp_path, """
         steps:
