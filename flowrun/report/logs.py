@@ -50,8 +50,10 @@ def log_file_name(step: str) -> str:
 
 
 def new_run_id() -> str:
-    """Sortable and unique: ``20261125T122843-3f9a1c``."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()  # (uuid would import platform)
+    """Sortable and unique: ``20261125T122843.048213-3f9a1c`` (runs of one second sort in order)."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+    return f"{stamp}.{int(now % 1 * 1_000_000):06d}-{os.urandom(3).hex()}"  # (uuid would import platform)
 
 
 def runs_dir(base_dir: str) -> str:
@@ -71,9 +73,25 @@ def prune_runs(base_dir: str, keep: int) -> list[str]:
     except FileNotFoundError:
         return []
     doomed = runs[: max(0, len(runs) - max(1, keep))]
+    doomed = [name for name in doomed if not run_in_progress(os.path.join(folder, name))]
     for name in doomed:
         _remove_tree(os.path.join(folder, name))
     return doomed
+
+
+def run_in_progress(folder: str) -> bool:
+    """Is the flowrun writing this run folder still running? (A run that crashed never ends.)"""
+    if os.path.exists(os.path.join(folder, DONE_MARKER)):
+        return False
+    try:
+        with open(os.path.join(folder, PID_FILE), encoding="utf-8") as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove_tree(path: str) -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from flowrun.errors import UsageError
-from flowrun.report.logs import DONE_MARKER, PID_FILE, STEPS_FILE, log_file_name, runs_dir
+from flowrun.report.logs import STEPS_FILE, log_file_name, run_in_progress, runs_dir
 
 __all__ = ["latest_run", "print_logs"]
 
@@ -51,19 +51,6 @@ class _Tail:
         if lines:
             out.write(b"".join(self.prefix + line + b"\n" for line in lines))  # type: ignore[attr-defined]
             out.flush()  # type: ignore[attr-defined]
-
-
-def _writer_alive(folder: str) -> bool:
-    """Is the flowrun that writes this run still running? (A crashed run never ends.)"""
-    try:
-        with open(os.path.join(folder, PID_FILE), encoding="utf-8") as handle:
-            pid = int(handle.read().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _steps_of(folder: str) -> list[str] | None:
@@ -112,7 +99,7 @@ def print_logs(base_dir: str, *, step: str | None = None, run_id: str | None = N
             raise UsageError(f"no step {step!r} in run {run}")
         return 0  # the step printed nothing
     while True:
-        done = os.path.exists(os.path.join(folder, DONE_MARKER)) or not _writer_alive(folder)
+        done = not run_in_progress(folder)
         scan()
         for tail in tails.values():
             tail.pump(out, final=done or not follow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -91,6 +92,34 @@ def test_pruning_removes_a_whole_run_folder_but_never_follows_a_symlink(tmp_path
     assert not old.exists()
     assert [p.name for p in runs.iterdir()] == ["20260102T000000-bbbbbb"]
     assert (outside / "precious.txt").read_text() == "x"
+
+
+def test_pruning_never_removes_a_run_still_going(tmp_path: Path) -> None:
+    """FLOWRUN_KEEP_RUNS=1 with a long run going: the next run must not delete its folder."""
+    write(tmp_path, """
+        steps:
+          slow: {run: "sleep 2; echo late"}
+    """)
+    first = subprocess.Popen(flowrun_cmd("up", "--output", "plain"), cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "FLOWRUN_KEEP_RUNS": "1"})
+    try:
+        runs = tmp_path / ".flowrun" / "runs"
+        wait_for(lambda: any((d / "flowrun.pid").exists() for d in runs.iterdir()) if runs.exists() else False)
+        (going,) = list(runs.iterdir())
+        write(tmp_path, "steps: {quick: {run: 'true'}}\n", "quick.yaml")
+        assert cli(tmp_path, "up", "-f", "quick.yaml", env={"FLOWRUN_KEEP_RUNS": "1"}).returncode == 0
+        assert going.exists()
+    finally:
+        out, _ = first.communicate(timeout=30)
+    assert first.returncode == 0, out
+    assert (going / "slow.log").read_text() == "late\n"
+
+
+def test_run_ids_of_one_second_sort_in_order() -> None:
+    from flowrun.report.logs import new_run_id
+
+    ids = [new_run_id() for _ in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50
 
 
 def test_each_run_folder_holds_its_json_report(tmp_path: Path) -> None:
