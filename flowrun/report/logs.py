@@ -10,6 +10,7 @@ import os
 import re
 import time
 
+from flowrun.errors import FlowrunError, UsageError
 from flowrun.events import OutputChunk, RunFinished, RunStarted, StepFinished
 from flowrun.report.base import Event
 
@@ -125,14 +126,21 @@ class LogWriter:
     events = (OutputChunk, StepFinished, RunStarted, RunFinished)
 
     def __init__(self, base_dir: str, run_id: str, keep_runs: int | None = None) -> None:
-        root = os.path.join(base_dir, ".flowrun")
-        _private_dir(root)
-        _private_dir(runs_dir(base_dir))
         if keep_runs is None:
-            keep_runs = int(os.environ.get("FLOWRUN_KEEP_RUNS", DEFAULT_KEEP_RUNS))
-        prune_runs(base_dir, keep_runs - 1)  # room for this run
+            text = os.environ.get("FLOWRUN_KEEP_RUNS", str(DEFAULT_KEEP_RUNS))
+            try:
+                keep_runs = int(text)
+            except ValueError:
+                raise UsageError(f"FLOWRUN_KEEP_RUNS must be a whole number, got {text!r}") from None
+        root = os.path.join(base_dir, ".flowrun")
         self.dir = os.path.join(runs_dir(base_dir), run_id)
-        _private_dir(self.dir)
+        try:
+            _private_dir(root)
+            _private_dir(runs_dir(base_dir))
+            prune_runs(base_dir, keep_runs - 1)  # room for this run
+            _private_dir(self.dir)
+        except OSError as exc:  # a read-only checkout, a folder of another user
+            raise FlowrunError(f"cannot write the run's log folder {self.dir}: {exc.strerror or exc}") from None
         self._fds: dict[str, int] = {}
 
     def path(self, step: str) -> str:

@@ -133,3 +133,14 @@ def test_each_run_folder_holds_its_json_report(tmp_path: Path) -> None:
     assert [(s["name"], s["status"], s["exit_code"]) for s in document["steps"]] == [
         ("a", "success", 0), ("b", "failed", 3)]
     assert oct(report.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_project_folder_flowrun_cannot_write_to_is_a_clear_error(tmp_path: Path) -> None:
+    """Where .flowrun cannot be made (here a file is in the way; a read-only checkout is the same)."""
+    write(tmp_path, "steps: {a: {run: 'touch ran'}}\n")
+    (tmp_path / ".flowrun").write_text("not a folder")
+    proc = cli(tmp_path, "up")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot write the run's log folder" in proc.stderr and not (tmp_path / "ran").exists()
+    bad = cli(tmp_path, "up", env={"FLOWRUN_KEEP_RUNS": "many"})
+    assert bad.returncode == 2 and "FLOWRUN_KEEP_RUNS" in bad.stderr
