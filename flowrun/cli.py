@@ -191,7 +191,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
         plan = plan.select(args.steps)
     jobs = args.jobs or workflow.jobs or os.cpu_count() or 1
     if args.dry_run:
-        print(to_plan_text(plan, jobs))
+        from flowrun.engine import secret_values
+        from flowrun.report.secrets import masked
+
+        print(masked(to_plan_text(plan, jobs), secret_values(workflow)))
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)

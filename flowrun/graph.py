@@ -164,10 +164,17 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     pipe_attrs = {"kind": "pipe", "condition": Condition.SUCCESS}
     seen_bases: set[str] = set()
     writes_to_file = {inst.name for inst in instances if inst.step.stdout is not None}
+    secret = set(workflow.secrets)
     for inst in instances:
         step, base = inst.step, inst.base
         first = base not in seen_bases
         seen_bases.add(base)
+        if first and secret:
+            problems.extend(
+                Diagnostic(src.value(("steps", base, "matrix", name)),
+                           f"matrix variable {name!r} is in secrets, but its values name the step's instances "
+                           f"({base}[{name}=...]) in logs and reports", "pass a secret through env instead")
+                for name in step.matrix if name in secret)
         for dep, condition in step.depends_on.items():
             if dep not in by_base:
                 if first:

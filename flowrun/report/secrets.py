@@ -11,12 +11,18 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from flowrun.events import OutputChunk, SchedulerNote, StepFinished, StepStarted
+from flowrun.events import OutputChunk, RunFinished, SchedulerNote, StepFinished, StepStarted
 from flowrun.report.base import Event, Reporter
 
-__all__ = ["MASK", "Masker"]
+__all__ = ["MASK", "Masker", "masked"]
 
 MASK = b"***"
+
+
+def masked(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret value replaced by ``***`` (for text flowrun prints itself)."""
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+    return re.sub("|".join(re.escape(v) for v in values), "***", text) if values else text
 
 
 class Masker:
@@ -49,6 +55,10 @@ class Masker:
             event = dataclasses.replace(event, command=self.mask_text(event.command))
         elif isinstance(event, SchedulerNote):
             event = dataclasses.replace(event, message=self.mask_text(event.message))
+        elif isinstance(event, RunFinished):  # what leftovers wrote after their step ended
+            for step, rest in self._carry.items():
+                self.downstream.handle(OutputChunk(step, self._bytes.sub(MASK, rest)))
+            self._carry.clear()
         self.downstream.handle(event)
 
     def _chunk(self, event: OutputChunk) -> None:

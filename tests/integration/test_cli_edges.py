@@ -42,3 +42,14 @@ def test_a_retry_line_does_not_read_as_a_delay(tmp_path: Path) -> None:
     proc = cli(tmp_path, "up", "--output", "plain")
     first = next(line for line in proc.stdout.splitlines() if "will retry" in line)
     assert first.endswith(", will retry") and " in " in first
+
+
+def test_dry_run_masks_secrets(tmp_path: Path) -> None:
+    write(tmp_path, """
+        secrets: [TOKEN]
+        env: {TOKEN: hunter2-s3cr3t}
+        steps:
+          push: {cmd: [echo, "token=hunter2-s3cr3t"]}
+    """)
+    proc = cli(tmp_path, "up", "--dry-run")
+    assert proc.returncode == 0 and "token=***" in proc.stdout and "hunter2" not in proc.stdout

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flowrun.events import OutputChunk, StepFinished, StepStatus
+from flowrun.events import OutputChunk, RunFinished, StepFinished, StepStatus
 from flowrun.report.base import Event
 from flowrun.report.secrets import Masker
 
@@ -40,3 +40,13 @@ def test_nothing_is_held_without_secrets() -> None:
     sink = Collect()
     Masker([], sink).handle(OutputChunk("s", b"abc"))
     assert sink.data == b"abc"
+
+
+def test_output_after_its_step_ended_is_released_at_the_run_end() -> None:
+    """A leftover of the step writes after StepFinished: nothing of it may stay held back."""
+    sink = Collect()
+    masker = Masker([SECRET], sink)
+    masker.handle(StepFinished("s", StepStatus.SUCCESS, 0, 1, None, None))
+    masker.handle(OutputChunk("s", f"late {SECRET} TAIL\n".encode()))
+    masker.handle(RunFinished(0, None, {}))
+    assert sink.data == b"late *** TAIL\n"
