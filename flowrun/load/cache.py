@@ -3,9 +3,10 @@
 After a file has been validated and planned, its plan is written as JSON to
 ``.flowrun/cache/plan-<hash of the file's path>.json`` beside it. The next ``up``
 reads it back when all of these are unchanged: the file's bytes (SHA-256), every
-dotenv file it names (SHA-256), and flowrun's own loading code (size and mtime
-of each source file that decides a plan). Anything else, an unreadable or
-foreign cache file included, is a miss: the file is loaded and checked as
+dotenv file it names (SHA-256), flowrun's own loading code (size and mtime of
+each source file that decides a plan), and the cache file itself (its first line
+holds the SHA-256 of the rest). Anything else, an unreadable, edited or foreign
+cache file included, is a miss: the file is loaded and checked as
 always. ``flowrun validate`` never uses the cache.
 """
 
@@ -24,7 +25,9 @@ from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
+#: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
+_HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the sources whose change can change what a file loads into
 _DECIDERS = ("spec", "load", "graph.py", "durations.py", "errors.py")
@@ -57,7 +60,10 @@ def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
     """The cached, still valid plan of the file whose bytes are ``data``, or None."""
     try:
         with open(cache_file(workflow_file), "rb") as handle:
-            entry = json.loads(handle.read())
+            header, _, body = handle.read().partition(b"\n")
+        if header != _HEADER + _digest(body).encode():  # written by flowrun, and not edited since
+            return None
+        entry = json.loads(body)
         if not isinstance(entry, dict):
             return None
         if (entry.get("format") != CACHE_FORMAT or entry.get("file") != os.path.abspath(workflow_file)
@@ -68,7 +74,7 @@ def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
                 if _digest(handle.read()) != digest:
                     return None
         return _workflow_from(entry, workflow_file)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # unreadable or not ours: a miss
+    except Exception:  # unreadable, or not a plan flowrun wrote: a miss, and the file is loaded as always
         return None
 
 
@@ -126,11 +132,15 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
             entry["instances"].append(item)
             written.add(id(inst.step))
         path = cache_file(workflow_file)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        folder = os.path.dirname(path)
+        for private in (os.path.dirname(folder), folder):  # .flowrun and its cache: the user's alone
+            os.makedirs(private, mode=0o700, exist_ok=True)
+            os.chmod(private, 0o700)
+        body = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with open(fd, "w", encoding="utf-8") as handle:
-            json.dump(entry, handle, ensure_ascii=False, separators=(",", ":"))
+        with open(fd, "wb") as handle:
+            handle.write(_HEADER + _digest(body).encode() + b"\n" + body)
         os.replace(tmp, path)
     except (OSError, ValueError, TypeError):
         return

@@ -128,6 +128,29 @@ def test_a_broken_cache_is_a_miss_and_is_written_again(tmp_path: Path) -> None:
         assert read_cached(str(path), path.read_bytes()) is not None
 
 
+def test_a_cache_edited_by_hand_is_a_miss(tmp_path: Path) -> None:
+    """The cache holds what the file said; an edit to the cache (or a damaged one) never runs."""
+    path = write(tmp_path, """
+        steps:
+          say: {run: echo fine}
+          after: {run: echo after, depends_on: [say]}
+    """)
+    assert cli(tmp_path, "up", "--output", "plain").returncode == 0
+    cached = Path(cache_file(str(path)))
+    original = cached.read_bytes()
+    edits = [original.replace(b"echo fine", b"echo HACKED"),
+             original.replace(b'"pipelines":[', b'"pipelines":[[]],"x":[')]
+    for edited in edits:
+        assert edited != original
+        cached.write_bytes(edited)
+        result = cli(tmp_path, "up", "--output", "plain", timeout=30)
+        assert result.returncode == 0 and "fine" in result.stdout and "HACKED" not in result.stdout, result.stderr
+    os.chmod(cached.parent, 0o777)
+    cached.unlink()
+    assert cli(tmp_path, "up").returncode == 0
+    assert oct(cached.parent.stat().st_mode & 0o777) == "0o700"
+
+
 def test_an_invalid_file_is_never_cached(tmp_path: Path) -> None:
     path = write(tmp_path, """
         steps:
