@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flowrun.errors import EXIT_INVALID, FlowrunError, WorkflowError
+from flowrun.errors import EXIT_INVALID, FlowrunError, UsageError, WorkflowError
 
 __all__ = ["main"]
 
@@ -199,10 +199,22 @@ def _cmd_up(args: argparse.Namespace) -> int:
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
     if args.junit or args.json or args.html:
+        _distinct_reports(args)
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
                                     dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters)
     return result.exit_code()
+
+
+def _distinct_reports(args: argparse.Namespace) -> None:
+    """Two reports into one file would leave only the one written last."""
+    seen: dict[str, str] = {}
+    for option in ("junit", "json", "html"):
+        path = getattr(args, option)
+        if path:
+            other = seen.setdefault(os.path.realpath(path), option)
+            if other != option:
+                raise UsageError(f"--{other} and --{option} name the same file: {path}")
 
 
 _COMMANDS = {

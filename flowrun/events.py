@@ -53,6 +53,8 @@ class RunStarted:
     steps: tuple[str, ...]
     log_dir: str | None
     jobs: int
+    #: when the run started (reporters get the event after the first steps have started)
+    at: float | None = None
 
 
 @dataclass(slots=True)

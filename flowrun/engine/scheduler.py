@@ -124,7 +124,7 @@ class Scheduler:
         self._done = loop.create_future()
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
-                                      self.result.log_dir, self.jobs))
+                                      self.result.log_dir, self.jobs, self.result.started))
         installed = self._install_signals(loop) if self.handle_signals else []
         if self.workflow.timeout is not None:
             self._workflow_deadline = loop.time() + self.workflow.timeout

@@ -193,7 +193,7 @@ class RunRecorder:
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.record = RunRecord(event.workflow, event.run_id, time.time(), self.workflow_file,
+            self.record = RunRecord(event.workflow, event.run_id, event.at or time.time(), self.workflow_file,
                                     event.log_dir, event.jobs, steps={n: StepRecord(n) for n in event.steps})
             return
         record = self.record

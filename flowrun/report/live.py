@@ -173,7 +173,7 @@ class LiveView:
     # -- events ------------------------------------------------------------------
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.steps, self.started = event.steps, time.time()
+            self.steps, self.started = event.steps, event.at or time.time()
             self.width = min(32, max((len(s) for s in event.steps), default=0))
             self._styles = {name: Style(color=_PALETTE[i % len(_PALETTE)]) for i, name in enumerate(event.steps)}
             if not self.quiet and self.live is None:

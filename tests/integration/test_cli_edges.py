@@ -53,3 +53,10 @@ def test_dry_run_masks_secrets(tmp_path: Path) -> None:
     """)
     proc = cli(tmp_path, "up", "--dry-run")
     assert proc.returncode == 0 and "token=***" in proc.stdout and "hunter2" not in proc.stdout
+
+
+def test_two_reports_into_one_file_is_a_usage_error(tmp_path: Path) -> None:
+    write(tmp_path, "steps: {a: {run: 'touch ran'}}\n")
+    proc = cli(tmp_path, "up", "--json", "out", "--junit", "./out")
+    assert proc.returncode == 2 and "--junit and --json name the same file" in proc.stderr
+    assert not (tmp_path / "ran").exists()

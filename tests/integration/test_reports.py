@@ -283,3 +283,18 @@ def test_html_report_renders_in_headless_chromium(mixed: Path) -> None:
     rendered = _chromium(f"--screenshot={shot}", url)
     assert rendered.returncode == 0, rendered.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_the_run_starts_before_any_of_its_steps(tmp_path: Path) -> None:
+    """Reporters hear of the run after its first steps started; its start time must still come first."""
+    steps = "".join(f"  s{i}: {{run: 'echo {i}'}}\n" for i in range(30))
+    (tmp_path / "flowrun.yaml").write_text(f"jobs: 30\nsteps:\n{steps}")
+    report = tmp_path / "r.json"
+    assert cli(tmp_path, "up", "--json", str(report), "--junit", str(tmp_path / "r.xml")).returncode == 0
+    document = json.loads(report.read_text())
+    started = document["started_epoch"]
+    assert all(step["started_epoch"] >= started for step in document["steps"])
+    assert all(step["ended_epoch"] <= document["ended_epoch"] for step in document["steps"])
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    assert all(float(case.get("time")) <= float(suite.get("time")) for case in suite.iter("testcase"))
