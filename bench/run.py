@@ -796,6 +796,11 @@ def run_case(name: str, ctx: Ctx) -> Row:
         return Row(name, result="SKIP", notes=["../shared/bench/floors.py not found"])
     plan = build(ctx)
     notes: list[str] = []
+    busy = _other_work()
+    if busy >= 0.25:
+        notes.append(f"other work on the machine: {busy:.1f} runnable tasks on average besides the bench, "
+                     "just before the case; it slows flowrun's per-step figures more than the floor's "
+                     "(flowrun's own process needs more CPU per step)")
     rounds, error = measure(plan, ctx, notes)
     if error:
         row = plan.summarize(rounds) if rounds else Row(name)
@@ -807,6 +812,20 @@ def run_case(name: str, ctx: Ctx) -> Row:
     if leftovers:
         row.notes.append(f"{leftovers} processes outlived their run (killed by the bench)")
     return row
+
+
+def _other_work(samples: int = 20, interval: float = 0.01) -> float:
+    """Runnable tasks other than this one, averaged over a short idle moment (0.0 where unknown)."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat", "rb") as handle:
+                line = next(x for x in handle if x.startswith(b"procs_running"))
+            counts.append(int(line.split()[1]) - 1)  # the reading process itself runs
+        except (OSError, StopIteration, ValueError):
+            return 0.0
+        time.sleep(interval)
+    return sum(counts) / len(counts)
 
 
 COLUMNS = ("case", "flowrun", "floor", "ratio", "target", "result")
