@@ -19,21 +19,30 @@ __all__ = ["MASK", "Masker", "masked"]
 MASK = b"***"
 
 
+def _values(secrets: list[str]) -> list[str]:
+    """The non-empty values, longest first: a secret that holds another is masked whole."""
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+def _text_pattern(values: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(re.escape(v) for v in values)) if values else None
+
+
 def masked(text: str, secrets: list[str]) -> str:
     """``text`` with every secret value replaced by ``***`` (for text flowrun prints itself)."""
-    values = sorted({s for s in secrets if s}, key=len, reverse=True)
-    return re.sub("|".join(re.escape(v) for v in values), "***", text) if values else text
+    pattern = _text_pattern(_values(secrets))
+    return pattern.sub("***", text) if pattern is not None else text
 
 
 class Masker:
     """Replaces secret values with ``***`` in events before passing them on."""
 
     def __init__(self, secrets: list[str], downstream: Reporter) -> None:
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        values = _values(secrets)
         self.downstream = downstream
         self.hold = max((len(v.encode()) for v in values), default=1) - 1
         self._bytes = re.compile(b"|".join(re.escape(v.encode()) for v in values)) if values else None
-        self._text = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        self._text = _text_pattern(values)
         self._carry: dict[str, bytes] = {}
 
     def mask_text(self, text: str) -> str:
