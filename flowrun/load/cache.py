@@ -8,6 +8,10 @@ each source file that decides a plan), and the cache file itself (its first line
 holds the SHA-256 of the rest). Anything else, an unreadable, edited or foreign
 cache file included, is a miss: the file is loaded and checked as
 always. ``flowrun validate`` never uses the cache.
+
+No secret's value is written (SPEC §1): dotenv values are never stored (a hit
+parses the dotenv files it has just read to check their digests), and a file
+whose own ``env:`` sets a variable named in ``secrets:`` is not cached at all.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,16 +73,31 @@ def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
         if (entry.get("format") != CACHE_FORMAT or entry.get("file") != os.path.abspath(workflow_file)
                 or entry.get("digest") != _digest(data) or entry.get("code") != _code_fingerprint()):
             return None
-        for path, digest in entry["dotenv"]:
-            with open(path, "rb") as handle:
-                if _digest(handle.read()) != digest:
-                    return None
-        return _workflow_from(entry, workflow_file)
+        dotenv_values = _dotenv_values(entry["dotenv"])
+        if dotenv_values is None:
+            return None
+        return _workflow_from(entry, workflow_file, dotenv_values)
     except Exception:  # unreadable, or not a plan flowrun wrote: a miss, and the file is loaded as always
         return None
 
 
-def _workflow_from(entry: dict[str, Any], workflow_file: str) -> RunWorkflow:
+def _dotenv_values(files: list[list[str]]) -> dict[str, str] | None:
+    """The values of the dotenv files, read again; None if one changed since the plan was kept."""
+    values: dict[str, str] = {}
+    if not files:
+        return values
+    from flowrun.load.dotenv import parse_dotenv
+
+    for path, digest in files:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        if _digest(raw) != digest:
+            return None
+        values.update(parse_dotenv(raw.decode("utf-8"), path)[0])
+    return values
+
+
+def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dict[str, str]) -> RunWorkflow:
     w = entry["workflow"]
     instances: dict[str, StepInstance] = {}
     steps = {}
@@ -96,7 +115,7 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str) -> RunWorkflow:
     edges = [(u, v, pipe if kind == "pipe" else attrs[Condition(kind)]) for u, v, kind in entry["edges"]]
     plan = Plan(instances, edges, [tuple(group) for group in entry["pipelines"]])
     base_dir = os.path.dirname(os.path.abspath(workflow_file))
-    workflow = RunWorkflow(w["name"], workflow_file, base_dir, w["jobs"], w["timeout"], w["env"], w["dotenv_values"],
+    workflow = RunWorkflow(w["name"], workflow_file, base_dir, w["jobs"], w["timeout"], w["env"], dotenv_values,
                            w["secrets"], steps)
     workflow._plan = plan
     return workflow
@@ -105,6 +124,8 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str) -> RunWorkflow:
 def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> None:
     """Keep the plan of a file just loaded from ``data``; best effort, never raises."""
     try:
+        if _sets_a_secret(workflow, plan):
+            return
         dotenv = _dotenv_digests(workflow)
         if dotenv is None:
             return
@@ -115,7 +136,7 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
             "code": _code_fingerprint(),
             "dotenv": dotenv,
             "workflow": {"name": workflow.name, "jobs": workflow.jobs, "timeout": workflow.timeout,
-                         "env": dict(workflow.env), "dotenv_values": workflow.dotenv_values,
+                         "env": dict(workflow.env),
                          "secrets": list(workflow.secrets)},
             "instances": [],
             "edges": [[u, v, "pipe" if d["kind"] == "pipe" else str(d["condition"])] for u, v, d in plan.edges],
@@ -144,6 +165,14 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
         os.replace(tmp, path)
     except (OSError, ValueError, TypeError):
         return
+
+
+def _sets_a_secret(workflow: Any, plan: Plan) -> bool:
+    """Does the file itself give a secret its value (workflow, defaults or step env)? Then it is not kept."""
+    secrets = set(workflow.secrets)
+    if not secrets:
+        return False
+    return bool(secrets & set(workflow.env)) or any(secrets & set(inst.step.env) for inst in plan.instances.values())
 
 
 def _dotenv_digests(workflow: Any) -> list[list[str]] | None:
