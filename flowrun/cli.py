@@ -57,7 +57,8 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("-j", "--jobs", type=_positive, help="max steps running at once (default: file's jobs, else CPUs)")
     up.add_argument("--keep-going", action="store_true", help="run everything that does not depend on a failure")
     up.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    up.add_argument("--output", choices=("auto", "tty", "plain", "github"), default="auto")
+    up.add_argument("--output", type=_Choice("output", ("auto", "tty", "plain", "github")), default="auto",
+                    metavar="{auto,tty,plain,github}")
     amount = up.add_mutually_exclusive_group()
     amount.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
     amount.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
@@ -68,7 +69,8 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
 
 def _graph_arguments(graph: argparse.ArgumentParser) -> None:
     _with_file(graph)
-    graph.add_argument("--format", choices=("tree", "mermaid", "dot"), default="tree")
+    graph.add_argument("--format", type=_Choice("format", ("tree", "mermaid", "dot")), default="tree",
+                       metavar="{tree,mermaid,dot}")
 
 
 def _logs_arguments(logs: argparse.ArgumentParser) -> None:
@@ -86,6 +88,21 @@ _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] =
     "schema": ("the JSON Schema of the workflow file (for editors)", lambda p: None),
     "logs": ("logs of the last run (or --run ID)", _logs_arguments),
 }
+
+
+class _Choice:
+    """An option taking one word of a closed set; a word outside it gets a did-you-mean, as in a file."""
+
+    def __init__(self, noun: str, choices: tuple[str, ...]) -> None:
+        self.noun, self.choices = noun, choices
+        self.__name__ = noun  # argparse names the type in some messages
+
+    def __call__(self, text: str) -> str:
+        if text in self.choices:
+            return text
+        from flowrun.errors import one_of
+
+        raise argparse.ArgumentTypeError(f"unknown {self.noun} {text!r} — {one_of(text, self.choices)}")
 
 
 def _positive(text: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -15,11 +16,27 @@ __all__ = [
     "UsageError",
     "WorkflowError",
     "WorkflowNotFound",
+    "did_you_mean",
+    "one_of",
 ]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``did you mean 'x'?`` for the closest choice, if one is close enough."""
+    import difflib
+
+    match = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+def one_of(word: str, choices: Iterable[str]) -> str:
+    """The hint for a word outside a closed set: the closest choice, else the whole set."""
+    listed = list(dict.fromkeys(choices))
+    return did_you_mean(word, listed) or "expected " + ", ".join(repr(c) for c in listed)
 
 
 @dataclass(frozen=True, order=True)

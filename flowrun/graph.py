@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flowrun.errors import Diagnostic, Position, UsageError, WorkflowError
+from flowrun.errors import Diagnostic, Position, UsageError, WorkflowError, did_you_mean
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
@@ -42,11 +42,7 @@ def _new_graph(instances: Iterable[StepInstance], edges: Iterable[Edge]) -> nx.D
     return g
 
 
-def suggest(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else None
+suggest = did_you_mean
 
 
 @dataclass

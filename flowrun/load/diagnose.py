@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from flowrun.errors import Diagnostic
+from flowrun.errors import Diagnostic, did_you_mean, one_of
 from flowrun.load.sourcemap import Path, SourceMap
 from flowrun.spec import Defaults, FileInput, FileOutput, Retry, Step, TextInput, Workflow
+from flowrun.spec.words import UNKNOWN_WORD
 
 __all__ = ["did_you_mean", "from_validation_error"]
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """``did you mean 'x'?`` for the closest choice, if one is close enough."""
-    match = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else None
+#: what the word of a closed set is called, by the field that holds it
+_WORD_NOUNS = {"depends_on": "condition", "shell": "shell", "version": "version"}
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -94,9 +92,28 @@ def _one(error: Any, smap: SourceMap) -> Diagnostic:
         where = _dotted(parent) or "the workflow"
         return Diagnostic(smap.key(parent), f"missing field {loc[-1]!r} in {where}")
     position = smap.value(loc) if smap.has(loc) else smap.key(loc)
+    if kind in ("enum", "literal_error", UNKNOWN_WORD):
+        return _unknown_word(error, loc, position)
     message = _clean(error["msg"])
     if kind == "too_short" and loc == ("steps",):
         message = "a workflow needs at least one step"
     elif kind in ("dict_type", "model_type") and loc == ():
         message = "a workflow file must be a mapping with a 'steps:' key"
     return Diagnostic(position, f"{_dotted(loc)}: {message}" if loc else message)
+
+
+def _unknown_word(error: Any, loc: Path, position: Any) -> Diagnostic:
+    """A word outside a closed set (a condition, a shell): like an unknown field, with a did-you-mean."""
+    ctx = error.get("ctx") or {}
+    word = error.get("input")
+    text = word if isinstance(word, str) else str(getattr(word, "text", word))
+    if error["type"] == UNKNOWN_WORD:
+        noun, choices, also = ctx["noun"], ctx["choices"], ctx["also"]
+    else:
+        expected = str(ctx.get("expected", ""))
+        choices, also = re.findall(r"'([^']*)'", expected) or [expected], ""
+        noun = next((_WORD_NOUNS[p] for p in reversed(loc) if isinstance(p, str) and p in _WORD_NOUNS), "value")
+    hint = one_of(text.upper() if noun == "signal" else text, choices)
+    if also and hint.startswith("expected"):
+        hint += f" {also}"
+    return Diagnostic(position, f"unknown {noun} {text!r} in {_dotted(loc)}", hint)

@@ -28,6 +28,7 @@ from flowrun.durations import DURATION_PATTERN, parse_duration
 from flowrun.errors import Position
 from flowrun.spec.conditions import Condition
 from flowrun.spec.scalars import SpelledBool
+from flowrun.spec.words import unknown_word
 
 __all__ = [
     "STEP_NAME_PATTERN",
@@ -78,7 +79,7 @@ def _signal(value: object) -> int:
         try:
             return int(signal.Signals[name])
         except KeyError:
-            raise ValueError(f"unknown signal {value!r} (use a name such as SIGTERM, SIGINT)") from None
+            raise unknown_word("signal", value, [s.name for s in signal.Signals]) from None
     raise ValueError("expected a signal name such as SIGTERM")
 
 
@@ -248,7 +249,7 @@ def _stdin(value: object) -> object:
 
 def _stderr(value: object) -> object:
     if isinstance(value, str) and value != "stdout":
-        raise ValueError("stderr takes 'stdout' or {file: PATH}")
+        raise unknown_word("stderr target", value, ["stdout"], also="or {file: PATH}")
     return value
 
 

@@ -60,3 +60,16 @@ def test_two_reports_into_one_file_is_a_usage_error(tmp_path: Path) -> None:
     proc = cli(tmp_path, "up", "--json", "out", "--junit", "./out")
     assert proc.returncode == 2 and "--junit and --json name the same file" in proc.stderr
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["up", "--output", "plian"], "unknown output 'plian' — did you mean 'plain'?"),
+    (["graph", "--format", "mermeid"], "unknown format 'mermeid' — did you mean 'mermaid'?"),
+    (["graph", "--format", "svg"], "unknown format 'svg' — expected 'tree', 'mermaid', 'dot'"),
+])
+def test_a_word_outside_an_options_set_gets_a_did_you_mean(tmp_path: Path, args: list[str], said: str) -> None:
+    write(tmp_path, "steps: {a: {run: 'true'}}")
+    result = cli(tmp_path, *args)
+    assert result.returncode == 2
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
