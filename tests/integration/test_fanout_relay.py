@@ -13,29 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from flowrun.process import pipes
+from flowrun.process import fanout
 
 
 @pytest.fixture(params=["tee", "copy"])
 def relay_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "copy":
-        monkeypatch.setattr(pipes, "_TEE", None)  # as on a system without tee(2)
-    elif pipes._TEE is None:
+        monkeypatch.setattr(fanout, "_TEE", None)  # as on a system without tee(2)
+    elif fanout._TEE is None:
         pytest.skip("this system has no tee(2)")
     return str(request.param)
 
 
-def _fan_out(producer: list[str], readers: list[list[str]]) -> tuple[int, list[bytes], pipes.FanoutRelay]:
+def _fan_out(producer: list[str], readers: list[list[str]]) -> tuple[int, list[bytes], fanout.FanoutRelay]:
     """Run ``producer`` into every reader through a relay; (producer's returncode, readers' stdout, relay)."""
-    src_r, src_w = pipes.make_pipe(pipes.PIPE_SIZE)
-    ends = [pipes.make_pipe(pipes.PIPE_SIZE) for _ in readers]
+    src_r, src_w = fanout.make_pipe(fanout.PIPE_SIZE)
+    ends = [fanout.make_pipe(fanout.PIPE_SIZE) for _ in readers]
     source = subprocess.Popen(producer, stdout=src_w)
     procs = [subprocess.Popen(argv, stdin=r, stdout=subprocess.PIPE)
              for argv, (r, _) in zip(readers, ends, strict=True)]
     os.close(src_w)
     for r, _ in ends:
         os.close(r)
-    relay = pipes.FanoutRelay(src_r, [w for _, w in ends])
+    relay = fanout.FanoutRelay(src_r, [w for _, w in ends])
     relay.start()
     try:
         outputs = [proc.communicate(timeout=60)[0] for proc in procs]
