@@ -16,6 +16,7 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "SchedulerNote",
+    "ServiceReady",
     "StepFinished",
     "StepStarted",
     "StepStatus",
@@ -64,6 +65,19 @@ class StepStarted:
     command: str
     timeout: float | None
     at: float
+    #: a service (SPEC §8): it is *starting* until a ServiceReady for this attempt
+    service: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceReady:
+    """A service's readiness probe succeeded (or it has no probe and has started)."""
+
+    step: str
+    attempt: int
+    at: float
+    #: seconds from the attempt's start to ready
+    ready_after: float
 
 
 @dataclass(slots=True)
@@ -85,6 +99,9 @@ class StepFinished:
     reason: str = ""
     will_retry: bool = False
     allowed_failure: bool = False
+    #: a service (SPEC §8), and the seconds its last attempt took to be ready (None: never ready)
+    service: bool = False
+    ready_after: float | None = None
 
 
 @dataclass(frozen=True)

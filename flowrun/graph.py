@@ -160,6 +160,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     pipe_attrs = {"kind": "pipe", "condition": Condition.SUCCESS}
     seen_bases: set[str] = set()
     writes_to_file = {inst.name for inst in instances if inst.step.stdout is not None}
+    workflow_steps = {inst.base: inst.step for inst in instances}
     secret = set(workflow.secrets)
     for inst in instances:
         step, base = inst.step, inst.base
@@ -171,6 +172,10 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                            f"matrix variable {name!r} is in secrets, but its values name the step's instances "
                            f"({base}[{name}=...]) in logs and reports", "pass a secret through env instead")
                 for name in step.matrix if name in secret)
+        if first and step.ready is not None and not step.service:
+            problems.append(Diagnostic(src.key(("steps", base, "ready")),
+                                       f"step {base!r} has a ready: probe but is not a service",
+                                       "add service: true, or drop ready:"))
         for dep, condition in step.depends_on.items():
             if dep not in by_base:
                 if first:
@@ -204,6 +209,13 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                     problems.append(Diagnostic(
                         where, f"step {base!r} reads stdin from matrix step {producer!r}, which has "
                         f"{len(by_base[producer])} instances; a pipe has one producer"))
+            elif step.service or workflow_steps[producer].service:
+                if first:
+                    which = base if step.service else producer
+                    problems.append(Diagnostic(
+                        where, f"step {base!r} reads stdin from {producer!r}, but {which!r} is a service: "
+                        "a service runs beside the steps that need it and cannot be joined by a pipe",
+                        f"let {base!r} depend on {producer!r} instead" if not step.service else None))
             elif producer in step.depends_on:
                 if first:
                     problems.append(Diagnostic(

@@ -65,7 +65,7 @@ async def arun(
     scheduler = Scheduler(
         workflow, plan, executor, reporter,
         run_id=run_id, jobs=chosen, keep_going=keep_going,
-        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals,
+        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
     )
     try:
         return await scheduler.run()

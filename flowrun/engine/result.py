@@ -25,6 +25,9 @@ class StepResult:
     log_path: str | None = None
     reason: str = ""
     allowed_failure: bool = False
+    #: a service (SPEC §8), and the seconds its last attempt took to be ready (None: never ready)
+    service: bool = False
+    ready_after: float | None = None
 
     @property
     def duration(self) -> float | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.state import Decision, RunState
 from flowrun.engine.status import TIMEOUT_EXIT_CODE, member_statuses
+from flowrun.engine.supervisor import Supervisor
+from flowrun.engine.units import ServiceSink, Sink, Unit, condition_failed
 from flowrun.events import (
-    OutputChunk,
     RunFinished,
     RunStarted,
     SchedulerNote,
@@ -26,7 +27,7 @@ from flowrun.events import (
     StepStatus,
 )
 from flowrun.graph import Plan
-from flowrun.process.executor import Executor, MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
 from flowrun.report.base import Event, Reporter
 
 if TYPE_CHECKING:
@@ -37,41 +38,6 @@ __all__ = ["Scheduler"]
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _NO_LOCKS: frozenset[str] = frozenset()
 _FAILED = (StepStatus.FAILED, StepStatus.TIMED_OUT)
-
-
-@dataclass(slots=True)
-class _Unit:
-    index: int
-    members: tuple[str, ...]
-    slots: int
-    locks: frozenset[str]
-    attempt: int = 0
-    handle: PipelineHandle | None = None
-    cancelled: bool = False
-    timed_out_by_workflow: bool = False
-    pending_checks: list[str] = field(default_factory=list)
-    running: tuple[str, ...] = ()
-    retry_timer: asyncio.TimerHandle | None = None
-
-
-class _Sink:
-    """Connects one launched pipeline back to the scheduler."""
-
-    __slots__ = ("on_done", "scheduler", "unit")
-
-    def __init__(self, scheduler: Scheduler, unit: _Unit, on_done: object) -> None:
-        self.scheduler, self.unit, self.on_done = scheduler, unit, on_done
-
-    def on_output(self, step: str, data: bytes) -> None:
-        scheduler = self.scheduler
-        scheduler.outbox.append(OutputChunk(step, data))
-        scheduler.flush()
-
-    def on_exit(self, outcomes: tuple[MemberOutcome, ...]) -> None:
-        try:
-            self.on_done(self.unit, outcomes)  # type: ignore[operator]
-        finally:
-            self.scheduler.flush()
 
 
 class Scheduler:
@@ -96,6 +62,7 @@ class Scheduler:
         log_dir: str | None = None,
         log_path: object = None,
         handle_signals: bool = True,
+        targets: Iterable[str] = (),
     ) -> None:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
         self.run_id, self.jobs = run_id, max(1, jobs)
@@ -109,7 +76,7 @@ class Scheduler:
         self.base_dir = workflow.base_dir
         self.free = self.jobs
         self.held_locks: set[str] = set()
-        self.running: dict[int, _Unit] = {}
+        self.running: dict[int, Unit] = {}
         self.interrupts = 0
         self._done: asyncio.Future[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -117,6 +84,8 @@ class Scheduler:
         self.outbox: list[Event] = []
         self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
         self._any_locks = any(inst.step.lock for inst in plan.instances.values())
+        #: services' lives (SPEC §8): only for a plan that has one
+        self.supervisor = Supervisor(self, targets) if self.state.is_service is not None else None
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -149,15 +118,17 @@ class Scheduler:
         return self.result
 
     # -- starting units ------------------------------------------------------
-    def _unit(self, index: int) -> _Unit:
+    def _unit(self, index: int) -> Unit:
         members = self.plan.pipelines[index]
         locks = self._locks.get(index) if self._any_locks else _NO_LOCKS
         if locks is None:
             locks = self._locks[index] = frozenset(
                 lock for m in members for lock in self.plan.instances[m].step.lock)
-        return _Unit(index, members, len(members), locks)
+        if self.supervisor is not None and members[0] in self.supervisor.keeper.lives:
+            return Unit(index, members, 0, locks)  # a service takes no job slot
+        return Unit(index, members, len(members), locks)
 
-    def _fits(self, unit: _Unit) -> str | None:
+    def _fits(self, unit: Unit) -> str | None:
         """None if the unit can start now, else what blocks it ('slots' or 'locks')."""
         if unit.locks & self.held_locks:
             return "locks"
@@ -167,6 +138,8 @@ class Scheduler:
 
     def _pump(self) -> None:
         state = self.state
+        if state.ready_services:
+            self.supervisor.start_ready()  # type: ignore[union-attr]
         while self.free > 0:
             index = state.peek()
             if index is None:
@@ -186,7 +159,7 @@ class Scheduler:
             else:
                 return
 
-    def _start(self, unit: _Unit) -> None:
+    def _start(self, unit: Unit) -> None:
         members = self.state.take(unit.index)
         unit.running = members
         self.free -= unit.slots
@@ -196,7 +169,7 @@ class Scheduler:
         self._next_check_or_launch(unit)
 
     @staticmethod
-    def _stopped(unit: _Unit, when: str) -> tuple[StepStatus, int | None, str]:
+    def _stopped(unit: Unit, when: str) -> tuple[StepStatus, int | None, str]:
         """The status of a unit stopped between processes: by the workflow timeout, or by an interrupt."""
         if unit.timed_out_by_workflow:
             return StepStatus.TIMED_OUT, TIMEOUT_EXIT_CODE, f"workflow timeout {when}"
@@ -209,7 +182,7 @@ class Scheduler:
         left = max(0.0, self._workflow_deadline - asyncio.get_running_loop().time())
         return left if step_timeout is None else min(step_timeout, left)
 
-    def _next_check_or_launch(self, unit: _Unit) -> None:
+    def _next_check_or_launch(self, unit: Unit) -> None:
         """``if:`` conditions run one by one before the unit's processes start."""
         if unit.cancelled:  # stopped while its if: conditions ran: the step was under way
             self._finish_unit(unit, {m: self._stopped(unit, "during its if: condition") for m in unit.running})
@@ -220,16 +193,16 @@ class Scheduler:
             spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
                                timeout=self._timeout_for(name), script=inst.step.if_,
                                env_base=self.base_env, base_dir=self.base_dir)
-            unit.handle = self.executor.launch(PipelineSpec((spec,)), _Sink(self, unit, self._check_done_cb))
+            unit.handle = self.executor.launch(PipelineSpec((spec,)), Sink(self, unit, self._check_done_cb))
             return
         self._launch(unit)
 
-    def _check_done_cb(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+    def _check_done_cb(self, unit: Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
         name = unit.pending_checks.pop(0)
         outcome = outcomes[0]
         if outcome.exit_code != 0 and not unit.cancelled:
             downstream = self._pipe_downstream(name, unit.running)
-            why = _condition_failed(outcome)
+            why = condition_failed(outcome)
             skipped = {name: (StepStatus.SKIPPED, None, why)}
             skipped.update({m: (StepStatus.SKIPPED, None, f"its producer {name!r} was skipped ({why})")
                             for m in downstream})
@@ -250,7 +223,7 @@ class Scheduler:
                     todo.append(consumer)
         return out
 
-    def _launch(self, unit: _Unit) -> None:
+    def _launch(self, unit: Unit) -> None:
         unit.attempt += 1
         names = set(unit.running) if len(unit.running) > 1 else unit.running
         specs = tuple([
@@ -260,7 +233,8 @@ class Scheduler:
             for name in unit.running
         ])
         now = time.time()
-        unit.handle = self.executor.launch(PipelineSpec(specs), _Sink(self, unit, self._exited))
+        unit.handle = self.executor.launch(PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(
+            self, unit, self._exited))
         # the processes run: what follows only records and reports it
         for spec in specs:
             record = self.result.steps[spec.name]
@@ -268,9 +242,15 @@ class Scheduler:
             if record.started is None:
                 record.started = now
             self.outbox.append(StepStarted(spec.name, unit.attempt, describe(spec.argv), spec.timeout, now))
+        if not unit.slots:
+            self.outbox[-1].service = True  # type: ignore[union-attr]
+            self.supervisor.launched(unit, now)  # type: ignore[union-attr]
 
     # -- ending units ----------------------------------------------------------
-    def _exited(self, unit: _Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+    def _exited(self, unit: Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+        if not unit.slots:
+            self.supervisor.exited(unit, outcomes[0])  # type: ignore[union-attr]
+            return
         statuses = member_statuses(self.plan, unit.running, outcomes)
         if len(statuses) == 1 and not unit.timed_out_by_workflow:
             (name, (status, _, _)), = statuses.items()
@@ -285,17 +265,20 @@ class Scheduler:
         failed = [m for m, (s, _, _) in statuses.items() if s in _FAILED]
         retry = self._retry_delay(unit, failed)
         if retry is not None:
-            for m, (status, code, reason) in statuses.items():
-                self.outbox.append(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
-                                                  time.time(), reason, will_retry=True))
-            self._note(unit.running[0], f"retrying in {retry:g}s (attempt {unit.attempt + 1})")
-            unit.handle = None
-            unit.retry_timer = asyncio.get_running_loop().call_later(retry, self._relaunch, unit)
+            self._retry_later(unit, statuses, retry)
             return
         self._finish_unit(unit, statuses, {o.name: o.ended for o in outcomes})
 
+    def _retry_later(self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], delay: float) -> None:
+        for m, (status, code, reason) in statuses.items():
+            self.outbox.append(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
+                                              time.time(), reason, will_retry=True, service=not unit.slots))
+        self._note(unit.running[0], f"retrying in {delay:g}s (attempt {unit.attempt + 1})")
+        unit.handle = None
+        unit.retry_timer = asyncio.get_running_loop().call_later(delay, self._relaunch, unit)
+
     def _succeeded_alone(
-        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float
+        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float
     ) -> None:
         """A lone step succeeded and nothing waits for it alone: fill its slot first, then record it.
 
@@ -316,7 +299,7 @@ class Scheduler:
         self.outbox += started
         self._check_done()
 
-    def _relaunch(self, unit: _Unit) -> None:
+    def _relaunch(self, unit: Unit) -> None:
         unit.retry_timer = None
         try:
             if unit.cancelled:
@@ -326,7 +309,7 @@ class Scheduler:
         finally:
             self.flush()
 
-    def _retry_delay(self, unit: _Unit, failed: list[str]) -> float | None:
+    def _retry_delay(self, unit: Unit, failed: list[str]) -> float | None:
         if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
             return None
         best: float | None = None
@@ -338,13 +321,13 @@ class Scheduler:
         return best
 
     def _finish_unit(
-        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
+        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
         ended: dict[str, float] | None = None,
     ) -> None:
         self._finish_members(unit, statuses, ended)
         self._release(unit)
 
-    def _release(self, unit: _Unit) -> None:
+    def _release(self, unit: Unit) -> None:
         if self.running.pop(unit.index, None) is None:
             return
         self.free += unit.slots
@@ -353,7 +336,7 @@ class Scheduler:
         self._check_done()
 
     def _finish_members(
-        self, unit: _Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
+        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
         ended: float | dict[str, float] | None = None,
     ) -> None:
         """Record each member's end; ``ended``: when it exited (one time, or each member's own)."""
@@ -367,19 +350,32 @@ class Scheduler:
             record.allowed_failure = allowed
             if record.started is not None or status is not StepStatus.SKIPPED:
                 record.ended = (ends.get(m) or now) if ends is not None else now
-            self.outbox.append(StepFinished(m, status, code, unit.attempt, record.started, record.ended,
-                                            reason, allowed_failure=allowed))
+            finished = StepFinished(m, status, code, unit.attempt, record.started, record.ended,
+                                    reason, allowed_failure=allowed)
+            if record.service:
+                finished.service, finished.ready_after = True, record.ready_after
+            self.outbox.append(finished)
             decisions += self.state.finish(m, status, allowed)
+            if self.supervisor is not None:
+                self.supervisor.ended(m)
         self._apply(decisions)
 
     def _apply(self, decisions: list[Decision]) -> None:
+        supervisor = self.supervisor
         for decision in decisions:
             record = self.result.steps[decision.step]
             record.status, record.reason = StepStatus.SKIPPED, decision.reason
-            self.outbox.append(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason))
-        if self.state.stop_reason is not None and not self.state.handlers_allowed:
-            for unit in list(self.running.values()):  # a unit waiting to retry ends at once, leaving it
-                self._cancel(unit, force=False)
+            self.outbox.append(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason,
+                                            service=record.service))
+            if supervisor is not None:
+                supervisor.ended(decision.step)
+        if self.state.stop_reason is not None:
+            if supervisor is not None:
+                supervisor.run_stops()
+            if not self.state.handlers_allowed:
+                for unit in list(self.running.values()):  # a unit waiting to retry ends at once, leaving it
+                    if unit.slots:  # services stop once what needs them has ended
+                        self._cancel(unit, force=False)
 
     def _check_done(self) -> None:
         if self.state.finished and not self.running and self._done is not None and not self._done.done():
@@ -398,7 +394,7 @@ class Scheduler:
                 handle(event)
 
     # -- stopping --------------------------------------------------------------
-    def _cancel(self, unit: _Unit, force: bool) -> None:
+    def _cancel(self, unit: Unit, force: bool) -> None:
         if unit.cancelled and not force:
             return
         unit.cancelled = True
@@ -411,7 +407,7 @@ class Scheduler:
     def _workflow_timed_out(self) -> None:
         self._note("*", "workflow timeout reached: stopping every running step")
         try:
-            units = list(self.running.values())
+            units = [unit for unit in self.running.values() if unit.slots]  # services stop by the stop rule
             for unit in units:  # before anything is cancelled: what ends now has timed out
                 unit.timed_out_by_workflow = True
             self._apply(self.state.stop("workflow timeout", handlers=False))
@@ -441,17 +437,7 @@ class Scheduler:
         try:
             self._apply(self.state.stop(f"interrupted by {name}", handlers=not force))
             for unit in list(self.running.values()):
-                self._cancel(unit, force=force)
+                if force or unit.slots:  # services stop once what needs them has ended (unless forced)
+                    self._cancel(unit, force=force)
         finally:
             self.flush()
-
-
-def _condition_failed(outcome: MemberOutcome) -> str:
-    """Why an ``if:`` condition let its step be skipped."""
-    if outcome.timed_out:
-        return "if: condition timed out"
-    if outcome.error is not None:
-        return f"if: condition could not run ({outcome.error})"
-    if outcome.signal is not None:
-        return f"if: condition killed by {signal.Signals(outcome.signal).name}"
-    return f"if: condition exited {outcome.exit_code}"

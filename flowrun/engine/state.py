@@ -7,6 +7,7 @@ it what may start. Units are pipelines (a single step is a pipeline of one).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flowrun.events import FINAL_FAILURES, StepStatus
@@ -56,19 +57,33 @@ class RunState:
         self.waiting = [0] * n
         self.downstream: dict[str, list[int]] = {}
         self.handler = [False] * n
+        services = {name for name, inst in plan.instances.items() if inst.step.service}
+        #: per unit, whether it is a service (None: the plan has none)
+        self.is_service: list[bool] | None = [self.units[i][0] in services for i in range(n)] if services else None
+        #: a service's ``success`` dependents wait for it to be *ready*, not to end (SPEC §8)
+        self.on_ready: dict[str, list[int]] = {}
+        self.ready: set[str] = set()
+        #: service units whose conditions hold: they take no job slot, so they wait apart
+        self.ready_services: list[int] = []
         for i, members in enumerate(self.units):
             upstream: set[str] = set()
+            readiness: set[str] = set()
             for m in members:
                 for dep, cond in plan.dependencies(m).items():
                     if self.unit_of[dep] != i:
-                        upstream.add(dep)
+                        (readiness if dep in services and cond is Condition.SUCCESS else upstream).add(dep)
                     if cond is not Condition.SUCCESS:
                         self.handler[i] = True
-            self.waiting[i] = len(upstream)
+            self.waiting[i] = len(upstream) + len(readiness)
             for dep in upstream:
                 self.downstream.setdefault(dep, []).append(i)
+            for dep in readiness:
+                self.on_ready.setdefault(dep, []).append(i)
         # a heap with lazy deletion: ``_live`` says which entries still count
         self._ready: list[int] = [i for i in range(n) if self.waiting[i] == 0]
+        if self.is_service is not None:
+            self.ready_services = [i for i in self._ready if self.is_service[i]]
+            self._ready = [i for i in self._ready if not self.is_service[i]]
         self._live: set[int] = set(self._ready)
         heapq.heapify(self._ready)
         self.stop_reason: str | None = None
@@ -123,6 +138,24 @@ class RunState:
             self.waiting[unit] -= 1
             if self.waiting[unit] == 0:
                 decisions += self._decide(unit)
+        if self.on_ready and step in self.on_ready:
+            if step in self.ready:  # its dependents were told when it was ready
+                self.ready.discard(step)
+            else:
+                decisions += self._resolve(self.on_ready[step])
+        return decisions
+
+    def service_ready(self, service: str) -> list[Decision]:
+        """A service is ready: its ``success`` dependents may start (SPEC §8)."""
+        self.ready.add(service)
+        return self._resolve(self.on_ready.get(service, ()))
+
+    def _resolve(self, units: Iterable[int]) -> list[Decision]:
+        decisions: list[Decision] = []
+        for unit in units:
+            self.waiting[unit] -= 1
+            if self.waiting[unit] == 0:
+                decisions += self._decide(unit)
         return decisions
 
     def stop(self, reason: str, handlers: bool = True) -> list[Decision]:
@@ -163,8 +196,8 @@ class RunState:
                 blocked[m] = f"its producer {producer!r} does not run"
                 continue
             for dep, cond in self.plan.dependencies(m).items():
-                if cond is Condition.SUCCESS and status[dep] is StepStatus.SUCCESS:
-                    continue  # the common case, without a call
+                if cond is Condition.SUCCESS and (status[dep] is StepStatus.SUCCESS or dep in self.ready):
+                    continue  # the common case, without a call; or a service that is ready
                 if not condition_holds(cond, self.status[dep], self.allowed[dep]):
                     blocked[m] = f"{dep!r} ended {self.status[dep].value}, needs {cond.value}"
                     break
@@ -177,8 +210,11 @@ class RunState:
             return out
         if blocked:
             self.skipped_members[unit] = set(blocked)
-        heapq.heappush(self._ready, unit)
-        self._live.add(unit)
+        if self.is_service is not None and self.is_service[unit]:
+            self.ready_services.append(unit)
+        else:
+            heapq.heappush(self._ready, unit)
+            self._live.add(unit)
         out = []
         for m, why in blocked.items():
             out.append(Decision(m, why))

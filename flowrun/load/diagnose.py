@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from flowrun.errors import Diagnostic, did_you_mean, one_of
 from flowrun.load.sourcemap import Path, SourceMap
-from flowrun.spec import Defaults, FileInput, FileOutput, Retry, Step, TextInput, Workflow
+from flowrun.spec import Defaults, FileInput, FileOutput, Ready, Retry, Step, TextInput, Workflow
 from flowrun.spec.words import UNKNOWN_WORD
 
 __all__ = ["did_you_mean", "from_validation_error"]
@@ -35,6 +35,8 @@ def _model_at(path: Path) -> list[type[BaseModel]]:
         last = path[-1]
         if last == "retry":
             return [Retry]
+        if last == "ready":
+            return [Ready]
         if last in ("stdout", "stderr"):
             return [FileOutput]
         if last == "stdin":

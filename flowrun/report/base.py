@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from flowrun.events import OutputChunk, RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted
+from flowrun.events import (
+    OutputChunk,
+    RunFinished,
+    RunStarted,
+    SchedulerNote,
+    ServiceReady,
+    StepFinished,
+    StepStarted,
+)
 
 __all__ = ["Event", "Reporter", "Reporters", "wants"]
 
-Event = RunStarted | StepStarted | OutputChunk | StepFinished | SchedulerNote | RunFinished
+Event = RunStarted | StepStarted | ServiceReady | OutputChunk | StepFinished | SchedulerNote | RunFinished
 
 
 class Reporter(Protocol):

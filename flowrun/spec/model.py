@@ -41,6 +41,7 @@ from flowrun.spec.fields import (
     scalar_text,
 )
 from flowrun.spec.scalars import SpelledBool
+from flowrun.spec.service import Ready
 from flowrun.spec.words import unknown_word
 
 __all__ = [
@@ -217,6 +218,8 @@ class Step(_StepFields):
     matrix: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
                  Annotated[list[MatrixValue], Field(min_length=1), AfterValidator(distinct_values)]] = Field(
         default_factory=dict)
+    service: Bool | None = None
+    ready: Ready | None = None
 
     #: "list" or "mapping": how depends_on was written (to point errors at it)
     _depends_form: str = PrivateAttr(default="mapping")

@@ -12,7 +12,17 @@ from dataclasses import MISSING, dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-__all__ = ["FileIn", "FileOut", "RetryPolicy", "RunStep", "RunWorkflow", "TextIn", "step_data", "step_from_data"]
+__all__ = [
+    "FileIn",
+    "FileOut",
+    "ReadyProbe",
+    "RetryPolicy",
+    "RunStep",
+    "RunWorkflow",
+    "TextIn",
+    "step_data",
+    "step_from_data",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,27 @@ class RetryPolicy:
     backoff: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyProbe:
+    """A service's ``ready:`` (the fields of ``spec.service.Ready``)."""
+
+    tcp: str | None = None
+    http: str | None = None
+    cmd: list[str] | None = None
+    run: str | None = None
+    log: str | None = None
+    interval: float = 0.25
+    timeout: float = 60.0
+    probe_timeout: float = 5.0
+
+    @property
+    def probe(self) -> str:
+        return next(kind for kind in ("tcp", "http", "cmd", "run", "log") if getattr(self, kind) is not None)
+
+
+_READY_FIELDS = ("tcp", "http", "cmd", "run", "log", "interval", "timeout", "probe_timeout")
+
+
 @dataclass(frozen=True)
 class RunStep:
     """A step after defaults were applied, as the engine uses it."""
@@ -58,6 +89,8 @@ class RunStep:
     if_: str | None = None
     lock: list[str] = field(default_factory=list)
     description: str | None = None
+    service: bool | None = None
+    ready: ReadyProbe | None = None
 
 
 @dataclass
@@ -77,7 +110,7 @@ class RunWorkflow:
 
 
 _PLAIN = ("run", "cmd", "shell", "workdir", "env", "timeout", "kill_signal", "kill_grace", "continue_on_error",
-          "if_", "lock", "description")
+          "if_", "lock", "description", "service")
 
 
 _STEP_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclass_fields(RunStep) if f.default is not MISSING}
@@ -98,6 +131,11 @@ def step_data(step: Any) -> dict[str, Any]:
         data["env"] = dict(step.env)
     if step.retry is not None:
         data["retry"] = [step.retry.attempts, step.retry.delay, step.retry.backoff]
+    ready = getattr(step, "ready", None)
+    if ready is not None:
+        data["ready"] = {name: getattr(ready, name) for name in _READY_FIELDS if getattr(ready, name) is not None}
+        if ready.cmd is not None:
+            data["ready"]["cmd"] = list(ready.cmd)
     for name in ("stdin", "stdout", "stderr"):
         stream = _stream(getattr(step, name))
         if stream is not None:
@@ -129,6 +167,8 @@ def step_from_data(data: dict[str, Any]) -> RunStep:
     retry, stdin, stdout, stderr = fields["retry"], fields["stdin"], fields["stdout"], fields["stderr"]
     if retry is not None:
         fields["retry"] = RetryPolicy(*retry)
+    if fields["ready"] is not None:
+        fields["ready"] = ReadyProbe(**fields["ready"])
     if stdin is not None and not isinstance(stdin, str):
         fields["stdin"] = TextIn(stdin["text"]) if "text" in stdin else FileIn(stdin["file"])
     if stdout is not None:

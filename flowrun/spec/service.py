@@ -1,0 +1,95 @@
+"""``service: true`` and its ``ready:`` probe (SPEC §8), as pydantic models."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from flowrun.spec.fields import ArgText, Duration, Text, Timeout
+
+__all__ = ["PROBES", "Ready", "split_host_port"]
+
+#: the probe kinds; a ``ready:`` names exactly one
+PROBES = ("tcp", "http", "cmd", "run", "log")
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """``127.0.0.1:5432``, ``localhost:80`` or ``[::1]:80`` → (host, port); ValueError if it is neither."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:5432, got {address!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"port {number} is outside 1-65535")
+    return host, number
+
+
+def _tcp(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
+def _http(value: str) -> str:
+    url = urllib.parse.urlsplit(value)
+    if url.scheme == "https":
+        raise ValueError("https probes are not supported: probe the port with tcp:, or use cmd: [curl, -fsk, URL]")
+    if url.scheme != "http" or not url.hostname:
+        raise ValueError(f"expected a URL such as http://127.0.0.1:8000/health, got {value!r}")
+    try:
+        url.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"bad port in {value!r}: {exc}") from None
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc})") from None
+    return value
+
+
+def _argv(value: object) -> object:
+    if isinstance(value, str):
+        raise ValueError(f"cmd takes an argv list such as {value.split()!r}; use run: for a shell command line")
+    return value
+
+
+def _some_interval(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("the interval between two probes must be more than 0")
+    return seconds
+
+
+class Ready(BaseModel):
+    """When a service is ready: exactly one probe, how often it is tried, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tcp: Annotated[Text, AfterValidator(_tcp)] | None = None
+    http: Annotated[Text, AfterValidator(_http)] | None = None
+    cmd: Annotated[list[ArgText] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
+    run: Text | None = None
+    log: Annotated[Text, AfterValidator(_regex)] | None = None
+    interval: Annotated[Duration, AfterValidator(_some_interval)] = 0.25
+    timeout: Timeout = 60.0
+    probe_timeout: Timeout = 5.0
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> Ready:
+        named = [kind for kind in PROBES if getattr(self, kind) is not None]
+        if len(named) != 1:
+            which = "none" if not named else " and ".join(named)
+            raise ValueError(f"ready: needs exactly one probe of {', '.join(PROBES)} (it has {which})")
+        return self
+
+    @property
+    def probe(self) -> str:
+        """Which probe this is: tcp, http, cmd, run or log."""
+        return next(kind for kind in PROBES if getattr(self, kind) is not None)
