@@ -114,6 +114,7 @@ class Variant:
     workdir: Path | None = None  # a workflow folder: its .flowrun/ is removed after each run
     marker: list[str] | None = None  # argv of processes that must not outlive the run
     bound: float = 300.0  # killed after this many seconds
+    env: dict[str, str] | None = None  # instead of the bench's environment
 
 
 Round = dict[str, Run]
@@ -141,6 +142,8 @@ class Ctx:
     flowrun: list[str]
     wl: ModuleType | None  # ../shared/bench/workloads.py
     floors: Path | None  # ../shared/bench/floors.py
+    #: --against REF: (REF, the environment that runs that commit's flowrun)
+    against: tuple[str, dict[str, str]] | None = None
 
 
 @dataclass
@@ -209,7 +212,7 @@ def run_one(v: Variant, ctx: Ctx) -> Run:
         p = subprocess.Popen(
             v.argv,
             cwd=v.cwd,
-            env=ctx.env,
+            env=v.env or ctx.env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -795,6 +798,8 @@ def run_case(name: str, ctx: Ctx) -> Row:
     if needs_shared and ctx.floors is None:
         return Row(name, result="SKIP", notes=["../shared/bench/floors.py not found"])
     plan = build(ctx)
+    if ctx.against is not None:
+        _add_against(plan, ctx)
     notes: list[str] = []
     busy = _other_work()
     if busy >= 0.25:
@@ -806,12 +811,49 @@ def run_case(name: str, ctx: Ctx) -> Row:
         row = plan.summarize(rounds) if rounds else Row(name)
         row.result, row.notes = "FAIL", [*row.notes, f"error: {error}"]
         return row
-    row = plan.summarize(rounds)
+    row = plan.summarize(_own(rounds))
     row.notes += notes
+    if ctx.against is not None:
+        ref = plan.summarize(_theirs(rounds))
+        row.notes.append(f"same rounds, flowrun at {ctx.against[0]}: {ref.flowrun} | floor {ref.floor} | "
+                         f"ratio {ref.ratio} | {ref.result}")
     leftovers = sum(int(r.values.get("leftovers", 0)) for rnd in rounds for r in rnd.values())
     if leftovers:
         row.notes.append(f"{leftovers} processes outlived their run (killed by the bench)")
     return row
+
+
+_REF = "@ref"
+
+
+def _add_against(plan: Plan, ctx: Ctx) -> None:
+    """Every flowrun variant again, running the --against commit's code, in the same rounds."""
+    assert ctx.against is not None
+    extra = {label + _REF: replace(v, env=ctx.against[1]) for label, v in plan.variants.items()
+             if v.argv[: len(ctx.flowrun)] == ctx.flowrun}
+    plan.variants = {**plan.variants, **extra}  # a new dict: summarize() knows the case's own variants
+
+
+def _own(rounds: list[Round]) -> list[Round]:
+    return [{k: r for k, r in rnd.items() if not k.endswith(_REF)} for rnd in rounds]
+
+
+def _theirs(rounds: list[Round]) -> list[Round]:
+    """The rounds with the --against runs standing in for flowrun's own."""
+    return [{k: rnd.get(k + _REF, r) for k, r in rnd.items() if not k.endswith(_REF)} for rnd in rounds]
+
+
+def checkout(ref: str, tmp: Path) -> tuple[str, dict[str, str]]:
+    """A worktree of ``ref``, compiled; the environment whose PYTHONPATH makes flowrun's script run it."""
+    import compileall
+
+    folder = tmp / "against"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(folder), ref],
+                   check=True, capture_output=True)
+    compileall.compile_dir(str(folder / "flowrun"), quiet=1)
+    commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return f"{ref} ({commit})", {"PYTHONPATH": str(folder)}
 
 
 def _other_work(samples: int = 20, interval: float = 0.01) -> float:
@@ -873,6 +915,8 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of timed rounds a case may take; slower cases get fewer runs (not below 3)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of generated workflows")
+    ap.add_argument("--against", metavar="REF",
+                    help="also time flowrun at this git commit in the same rounds (e.g. HEAD~1)")
     args = ap.parse_args(argv)
     if importlib.util.find_spec("flowrun") is None:  # not imported: the bench stays small
         raise SystemExit(f"flowrun is not importable by {PY}: run this with the venv flowrun is installed in")
@@ -884,6 +928,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="flowrun-bench-"))
     runs = args.runs or (2 if args.quick else 5)
     ctx = Ctx(tmp, runs, args.quick, args.budget, env, token, flowrun_command(), wl, floors)
+    if args.against:
+        label, extra = checkout(args.against, tmp)
+        ctx.against = (label, {**env, **extra})
     print(
         f"flowrun bench: {runs} runs per case after a warm-up round, {os.cpu_count()} CPUs, python {PY}, folder {tmp}",
         flush=True,
@@ -903,6 +950,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             print(f"kept {tmp}")
         else:
+            if ctx.against is not None:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "against")],
+                               capture_output=True)
             shutil.rmtree(tmp, ignore_errors=True)
     print()
     print_table(rows)
