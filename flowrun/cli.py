@@ -136,11 +136,12 @@ def _is_tty() -> bool:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from flowrun.graph import plan_for
-    from flowrun.render import dependency_text
+    from flowrun.render import dependency_text, label
 
     workflow = _load(args)
     plan = plan_for(workflow)
-    rows = [(n, _first_line(plan.instances[n].step.description), dependency_text(plan, n)) for n in plan.order]
+    rows = [(label(plan, n), _first_line(plan.instances[n].step.description), dependency_text(plan, n))
+            for n in plan.order]
     if _is_tty():
         from rich.console import Console
         from rich.table import Table

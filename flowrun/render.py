@@ -8,7 +8,15 @@ import shlex
 from flowrun.graph import Plan
 from flowrun.spec.conditions import Condition
 
-__all__ = ["dependency_text", "to_dot", "to_mermaid", "to_plan_text", "to_tree"]
+__all__ = ["dependency_text", "label", "to_dot", "to_mermaid", "to_plan_text", "to_tree"]
+
+#: how a service is marked in lists, trees and plans
+SERVICE_MARK = " (service)"
+
+
+def label(plan: Plan, name: str) -> str:
+    """A step's name, marked when it is a service."""
+    return name + SERVICE_MARK if plan.instances[name].step.service else name
 
 
 def dependency_text(plan: Plan, name: str) -> str:
@@ -31,7 +39,7 @@ def to_tree(plan: Plan) -> str:
     def walk(node: str, prefix: str, last: bool, edge: str, depth: int) -> None:
         branch = "" if depth == 0 else ("└── " if last else "├── ")
         seen = node in shown and g.in_degree(node) > 0
-        lines.append(f"{prefix}{branch}{node}{edge}{' (see above)' if seen else ''}")
+        lines.append(f"{prefix}{branch}{label(plan, node)}{edge}{' (see above)' if seen else ''}")
         if seen:
             return
         shown.add(node)
@@ -39,9 +47,9 @@ def to_tree(plan: Plan) -> str:
         ups.sort(key=lambda item: position[item[0]])
         child_prefix = prefix + ("" if depth == 0 else ("    " if last else "│   "))
         for i, (u, d) in enumerate(ups):
-            label = " (stdin)" if d["kind"] == "pipe" else (
+            how = " (stdin)" if d["kind"] == "pipe" else (
                 "" if d["condition"] is Condition.SUCCESS else f" ({d['condition'].value})")
-            walk(u, child_prefix, i == len(ups) - 1, label, depth + 1)
+            walk(u, child_prefix, i == len(ups) - 1, how, depth + 1)
 
     for sink in sinks:
         walk(sink, "", True, "", 0)
@@ -55,7 +63,8 @@ def _quote(text: str) -> str:
 def to_dot(plan: Plan) -> str:
     out = ["digraph flowrun {", "  rankdir=LR;", "  node [shape=box];"]
     for n in plan.order:
-        out.append(f"  {_quote(n)};")
+        out.append(f"  {_quote(n)} [shape=ellipse, style=bold];" if plan.instances[n].step.service
+                   else f"  {_quote(n)};")
     for u, v, d in plan.graph.edges(data=True):
         if d["kind"] == "pipe":
             out.append(f'  {_quote(u)} -> {_quote(v)} [style=bold, label="stdin"];')
@@ -71,8 +80,9 @@ def to_mermaid(plan: Plan) -> str:
     ids = {n: f"s{i}" for i, n in enumerate(plan.order)}
     out = ["flowchart LR"]
     for n in plan.order:
-        label = n.replace('"', "#quot;")
-        out.append(f'  {ids[n]}["{label}"]')
+        text = n.replace('"', "#quot;")
+        # a service is drawn as a stadium: it runs beside the steps that need it
+        out.append(f'  {ids[n]}(["{text}"])' if plan.instances[n].step.service else f'  {ids[n]}["{text}"]')
     for u, v, d in plan.graph.edges(data=True):
         if d["kind"] == "pipe":
             out.append(f"  {ids[u]} ==>|stdin| {ids[v]}")
@@ -87,12 +97,20 @@ def to_plan_text(plan: Plan, jobs: int) -> str:
     """What ``up --dry-run`` would start, unit by unit, in plan order."""
     lines = [f"plan: {len(plan.order)} steps in {len(plan.pipelines)} units, up to {jobs} at once"]
     for i, unit in enumerate(plan.pipelines, start=1):
-        label = " | ".join(unit)
+        members = " | ".join(unit)
         needs = sorted({d for m in unit for d in plan.dependencies(m)} - set(unit))
-        lines.append(f"{i:>4}. {label}" + (f"   (after {', '.join(needs)})" if needs else ""))
+        lines.append(f"{i:>4}. {members}" + (f"   (after {', '.join(needs)})" if needs else ""))
         for m in unit:
             step = plan.instances[m].step
             command = step.run if step.run is not None else shlex.join(step.cmd or [])
             first = command.strip().splitlines()[0] if command.strip() else ""
-            lines.append(f"        {m}: {first}")
+            lines.append(f"        {label(plan, m)}: {first}")
+            if step.ready is not None:
+                lines.append(f"          ready: {step.ready.probe} {_probe_text(step.ready)}")
     return "\n".join(lines)
+
+
+def _probe_text(ready: object) -> str:
+    kind = ready.probe  # type: ignore[attr-defined]
+    value = getattr(ready, kind)
+    return shlex.join(value) if kind == "cmd" else str(value)

@@ -1,6 +1,7 @@
 """Readiness probes of a service (SPEC §8): tcp, http, cmd, run, log.
 
-A ``Prober`` tries its probe, waits ``interval`` after each failed try, and calls
+A ``Prober`` tries its probe, waits ``interval`` after each failed try (20 ms
+after a refused connection: nothing listens yet), and calls
 ``on_ready`` once, on the first success. Sockets are the loop's own (asyncio
 streams), so a hanging server is cut off at ``probe_timeout`` and a stopped
 service leaves no thread behind; ``cmd``/``run`` probes are processes started
@@ -24,6 +25,9 @@ __all__ = ["Prober", "ReadySpec"]
 
 #: a log line longer than this is searched in pieces of this size
 _MAX_LINE = 1 << 16
+#: the wait after a refused connection: nothing listens yet, and a refused connect costs the server
+#: nothing, so it is tried again soon; any answer that is not "ready" waits ``interval``
+_REFUSED_WAIT = 0.02
 #: how much of a failed probe's own output is kept to explain it
 _KEEP_OUTPUT = 200
 
@@ -176,7 +180,7 @@ class Prober:
         if exc is None:
             self._ready()
         else:
-            self._failed(_describe(exc))
+            self._failed(_describe(exc), refused=isinstance(exc, ConnectionRefusedError))
 
     def _process_ended(self, outcome: MemberOutcome, output: bytes) -> None:
         self._process = None
@@ -196,9 +200,11 @@ class Prober:
         text = output.decode(errors="replace").strip().splitlines()
         self._failed(f"{why}: {text[-1][:120]}" if text else why)
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, why: str, refused: bool = False) -> None:
+        """Try again after ``interval``; after a refused connection, sooner."""
         self.last = why
-        self._timer = self._loop.call_later(self.ready.interval, self._try)
+        wait = min(self.ready.interval, _REFUSED_WAIT) if refused else self.ready.interval
+        self._timer = self._loop.call_later(wait, self._try)
 
     def _ready(self) -> None:
         self.stop()

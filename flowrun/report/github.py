@@ -16,6 +16,11 @@ its spool is printed and it streams live from there. With ``-j 1`` every step
 streams live. Lines that belong to no running step (late output of a
 background process, scheduler notes) wait for the open group to close.
 
+A service's group shows how it started: it closes when the service is ready,
+with the ready line after it, and what the service prints from then on goes out
+as lines of no group. A service runs until the steps that need it are done, so
+keeping its group open would hold back every other group until the run ends.
+
 Step output is prefixed (``step | ::set-output …``), so nothing a step prints
 can be read by the runner as a workflow command.
 """
@@ -25,7 +30,15 @@ from __future__ import annotations
 from tempfile import SpooledTemporaryFile
 from typing import BinaryIO
 
-from flowrun.events import OutputChunk, RunFinished, SchedulerNote, StepFinished, StepStarted, StepStatus
+from flowrun.events import (
+    OutputChunk,
+    RunFinished,
+    SchedulerNote,
+    ServiceReady,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+)
 from flowrun.report.base import Event
 from flowrun.report.live import clean_line
 from flowrun.report.plain import PlainPrinter
@@ -109,6 +122,11 @@ class GitHubPrinter(PlainPrinter):
             self._into(event.step, event)
         elif isinstance(event, StepFinished):
             self._finished_step(event)
+        elif isinstance(event, ServiceReady):
+            if event.step == self.front or event.step in self._spools:
+                self._end_group(event.step, event)
+            else:
+                self._into(event.step, event)
         elif isinstance(event, SchedulerNote):
             self._into(event.step, event)
         elif isinstance(event, RunFinished):
@@ -137,20 +155,27 @@ class GitHubPrinter(PlainPrinter):
         if event.status in (StepStatus.FAILED, StepStatus.TIMED_OUT) and not event.will_retry:
             self._failures.append((event, self._tails.get(step, b"")))
         if step == self.front or step in self._spools:
-            self._sink = self._spools.get(step)
-            try:
-                self._flush(step)
-                self._write(b"::endgroup::\n")
-                self._finished(event)
-            finally:
-                self._sink = None
-            if step == self.front:
-                self._close_front()
-            else:
-                self._held.append(self._spools.pop(step))
-                self._loose = None
-        else:
+            self._end_group(step, event)
+        else:  # no group (-q), or a ready service, which left its group
             self._into(step, event)
+
+    def _end_group(self, step: str, event: StepFinished | ServiceReady) -> None:
+        """Close ``step``'s group, its status line just after it; then what waited for the group goes out."""
+        self._sink = self._spools.get(step)
+        try:
+            self._flush(step)
+            self._write(b"::endgroup::\n")
+            if isinstance(event, StepFinished):
+                self._finished(event)
+            else:
+                super().handle(event)
+        finally:
+            self._sink = None
+        if step == self.front:
+            self._close_front()
+        else:
+            self._held.append(self._spools.pop(step))
+            self._loose = None
 
     def _close_front(self) -> None:
         """The front step ended: print what waited, then let the next step stream live."""

@@ -3,6 +3,8 @@
 A header (workflow, run id, verdict, counts), a Gantt timeline of every attempt of
 every step with the critical path marked, a table of steps, and the log tails of
 the steps that failed, timed out or were cancelled. All text is HTML-escaped.
+A service's bar has two parts: *starting* (hatched, from its start to ready) and
+*ready* (solid, from ready to its end); the table gives its time to ready.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import itertools
 from collections.abc import Callable
 
 from flowrun.events import StepStatus
-from flowrun.report.jsonreport import RunRecord, RunRecorder, StepRecord, clean_text, iso_utc, release_time
+from flowrun.report.jsonreport import clean_text, iso_utc
+from flowrun.report.record import AttemptRecord, RunRecord, RunRecorder, StepRecord, release_time
 from flowrun.report.summary import TAIL_LINES, log_tail
 
 __all__ = ["HtmlReport", "render_html"]
@@ -40,6 +43,10 @@ def _clock(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
     return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _ready_note(step: StepRecord) -> str:
+    return "never ready" if step.ready_after is None else f"ready after {_clock(step.ready_after)}"
 
 
 def _took(step: StepRecord) -> str:
@@ -75,7 +82,9 @@ def _svg(record: RunRecord) -> str:
            f'aria-label="timeline of {len(steps)} steps" xmlns="http://www.w3.org/2000/svg">',
            '<defs><pattern id="allowed" width="6" height="6" patternUnits="userSpaceOnUse" '
            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffcecb"/>'
-           '<rect width="3" height="6" fill="#cf222e"/></pattern></defs>']
+           '<rect width="3" height="6" fill="#cf222e"/></pattern><pattern id="starting" width="6" height="6" '
+           'patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#fff" '
+           'fill-opacity=".6"/></pattern></defs>']
     out += [f'<rect class="zebra" x="0" y="{_AXIS + i * _ROW}" width="{_W}" height="{_ROW}"/>'
             for i in range(1, len(steps), 2)]
     tick = next((t for t in _TICKS if t >= span / 8), _TICKS[-1])
@@ -113,11 +122,17 @@ def _svg_row(step: StepRecord, y: float, x: Callable[[float], float], critical: 
         status = (step.status if last else attempt.status or step.status).value
         kind = ("" if last else " retried") + (" allowed" if last and step.allowed_failure else "")
         code = "" if attempt.exit_code is None else f" (exit {attempt.exit_code})"
-        parts.append(f'<rect class="bar s-{status}{kind}" x="{x1:.1f}" y="{y + 5}" width="{max(2.0, x2 - x1):.1f}" '
-                     f'height="16" rx="3"><title>{_e(step.name)} attempt {n}/{len(step.history)}: {_e(status)}'
-                     f'{code}, {_clock(max(0.0, ended - attempt.started))}</title></rect>')
+        title = (f"{_e(step.name)} attempt {n}/{len(step.history)}: {_e(status)}{code}, "
+                 f"{_clock(max(0.0, ended - attempt.started))}")
+        if step.service:
+            parts += _service_bars(f"bar s-{status}{kind}", title, attempt, ended, x, y)
+        else:
+            parts.append(f'<rect class="bar s-{status}{kind}" x="{x1:.1f}" y="{y + 5}" '
+                         f'width="{max(2.0, x2 - x1):.1f}" height="16" rx="3"><title>{title}</title></rect>')
         end = max(x2, x1 + 2)
     text = _took(step) + (f" · {step.attempts} attempts" if step.attempts > 1 else "")
+    if step.service and step.ready_after is not None:
+        text += f" · ready {_clock(step.ready_after)}"
     if end + 8 + 7 * len(text) < _W:
         parts.append(f'<text class="dur" x="{end + 6:.1f}" y="{y + 17}">{text}</text>')
     else:
@@ -126,13 +141,30 @@ def _svg_row(step: StepRecord, y: float, x: Callable[[float], float], critical: 
     return "".join(parts) + "</g>"
 
 
+def _service_bars(css: str, title: str, attempt: AttemptRecord, ended: float, x: Callable[[float], float],
+                  y: float) -> list[str]:
+    """A service attempt's bar: *starting* (lighter, hatched) until it was ready, then *ready* (solid)."""
+    ready = attempt.ready_after
+    x1, x2 = x(attempt.started), x(ended)
+    xr = x2 if ready is None else min(max(x(attempt.started + ready), x1), x2)
+    box = f'y="{y + 5}" height="16" rx="3"'
+    bars = [f'<rect class="{css} starting" x="{x1:.1f}" width="{max(1.0, xr - x1):.1f}" {box}><title>{title}, '
+            f'{"never ready" if ready is None else f"starting for {_clock(ready)}"}</title></rect>',
+            f'<rect class="hatch" x="{x1:.1f}" width="{max(1.0, xr - x1):.1f}" {box}/>']
+    if ready is not None:
+        bars.append(f'<rect class="{css} ready" x="{xr:.1f}" width="{max(1.0, x2 - xr):.1f}" {box}>'
+                    f'<title>{title}, ready after {_clock(ready)}</title></rect>')
+    return bars
+
+
 def _table(record: RunRecord) -> str:
     rows = []
     for i, step in enumerate(record.steps.values()):
         start = "–" if step.started is None else "+" + _clock(max(0.0, step.started - record.started))
         critical = step.name in record.critical_path
         marker = ' data-critical="true"' if critical else ""
-        notes = ([_e(_reason(step))] if _reason(step) else []) + ([_CRIT] if critical else [])
+        notes = ([_ready_note(step)] if step.service else []) + ([_e(_reason(step))] if _reason(step) else [])
+        notes += [_CRIT] if critical else []
         if step.status in _FAILED:
             notes.append(f'<a href="#log-{i}">log tail ↓</a>')
         rows.append(
@@ -176,6 +208,8 @@ def render_html(record: RunRecord) -> str:
             ("Duration", _clock(record.duration)), ("Exit code", str(record.exit_code)),
             ("Jobs", str(record.jobs or "–"))]
     legend = "".join(f'<span><i class="dot s-{s}"></i>{s.replace("_", " ")}</span>' for s in counts)
+    if any(s.service for s in record.steps.values()):
+        legend += '<span><i class="dot starting"></i>service starting (then ready)</span>'
     chain = " → ".join(_e(n) for n in record.critical_path)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -237,6 +271,8 @@ h1{font-size:24px;margin:0} h2{font-size:16px;margin:0 0 12px}
 .dot{background:var(--c)} .bar{fill:var(--c)} .bar.retried{opacity:.4} .bar.allowed{fill:url(#allowed)}
 .dot.allowed{background:repeating-linear-gradient(45deg,#cf222e 0 3px,#ffcecb 3px 6px)}
 .dot.retried{background:var(--failed);opacity:.4}
+.bar.starting{opacity:.5} .hatch{fill:url(#starting);pointer-events:none}
+.dot.starting{background:repeating-linear-gradient(45deg,#2da44e 0 3px,#c7e9d0 3px 6px)}
 .gantt{display:block;font-size:12px} .gantt .zebra{fill:#f6f8fa} .gantt .grid{stroke:#eaeef2}
 .gantt .tick{fill:var(--muted);font-size:11px;text-anchor:middle} .gantt .label{fill:var(--fg)}
 .gantt .s-skipped .label,.gantt .s-pending .label{fill:var(--muted)}

@@ -11,10 +11,12 @@ constraints is in tests/data/junit.xsd):
   lines; ``timed_out``/``cancelled`` → ``<error type=STATUS>`` with the same tail;
   ``skipped`` → ``<skipped message=REASON/>``. A failure allowed by
   ``continue_on_error`` is not a failure (the run passed): its ``<system-out>`` says so.
-- ``<system-out>`` of every step that ran: status, attempts, exit code, log path.
+- ``<system-out>`` of every step that ran: status, attempts, exit code, log path;
+  for a service (a testcase like any step) also ``ready after: 0.310s`` or
+  ``ready after: never``.
 - The schema allows ``<properties>`` only on the suite, so attempts are suite
   properties named ``attempts:STEP``, next to ``run_id``, ``exit_code`` and
-  ``interrupted_by``.
+  ``interrupted_by``; each service adds ``ready_after:STEP`` (seconds, or ``never``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from flowrun.events import StepStatus
-from flowrun.report.jsonreport import RunRecord, RunRecorder, StepRecord, clean_text
+from flowrun.report.jsonreport import clean_text
+from flowrun.report.record import RunRecord, RunRecorder, StepRecord
 from flowrun.report.summary import TAIL_LINES, log_tail
 
 __all__ = ["JUnitReport", "junit_xml"]
@@ -35,6 +38,11 @@ _ERRORS = (StepStatus.TIMED_OUT, StepStatus.CANCELLED)
 
 def _seconds(value: float | None) -> str:
     return f"{max(0.0, value or 0.0):.3f}"
+
+
+def _ready(step: StepRecord) -> str:
+    """A service's seconds to ready, written as ``time`` is, or ``never``."""
+    return "never" if step.ready_after is None else _seconds(step.ready_after)
 
 
 def _suite_name(workflow: str) -> str:
@@ -82,6 +90,8 @@ def _system_out(step: StepRecord, note: str | None) -> str | None:
         return None
     lines = [f"status: {step.status.value}" + (" (allowed failure)" if step.allowed_failure else "")]
     lines.append(f"attempts: {step.attempts}")
+    if step.service:
+        lines.append("ready after: never" if step.ready_after is None else f"ready after: {_ready(step)}s")
     if step.exit_code is not None:
         lines.append(f"exit code: {step.exit_code}")
     if step.log:
@@ -113,6 +123,7 @@ def junit_xml(record: RunRecord) -> str:
     if record.log_dir:
         values.append(("log_dir", record.log_dir))
     values += [(f"attempts:{s.name}", str(s.attempts)) for s in steps]
+    values += [(f"ready_after:{s.name}", _ready(s)) for s in steps if s.service]
     for key, value in values:
         ET.SubElement(props, "property", name=clean_text(key), value=clean_text(value))
     for step in steps:

@@ -3,7 +3,9 @@
 The live region, redrawn ``REFRESH_PER_SECOND`` times a second, shows one line per
 running step (spinner, name, elapsed, time left before its timeout; at most
 ``MAX_RUNNING_LINES``, then ``+N more``) and a progress bar with the counts of steps
-done, running and waiting. Output lines scroll above it behind a coloured ``name |``.
+done, running and waiting. A service's line says ``starting`` (with the spinner)
+until it is ready, then ``ready · up 12.3s`` (its uptime since ready, a steady dot
+for the spinner). Output lines scroll above it behind a coloured ``name |``.
 
 The engine's thread only splits complete lines off each chunk and queues them; a
 ticker thread decodes them (``errors="replace"``), cleans them and prints the whole
@@ -20,34 +22,29 @@ import atexit
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.segment import Segment
-from rich.spinner import Spinner
 from rich.style import Style
-from rich.table import Table
-from rich.text import Text
 
-from flowrun.durations import format_duration
 from flowrun.events import (
     FINAL_FAILURES,
     RunFinished,
     RunStarted,
+    ServiceReady,
     StepFinished,
     StepStarted,
     StepStatus,
 )
 from flowrun.report.base import Event
+from flowrun.report.board import MAX_RUNNING_LINES, Board, Running
 from flowrun.report.plain import PlainPrinter
 
 __all__ = ["MAX_RUNNING_LINES", "REFRESH_PER_SECOND", "LiveView", "clean_line"]
 
 REFRESH_PER_SECOND = 10
-MAX_RUNNING_LINES = 10
 _BACKLOG = 1 << 18
 _PALETTE = ("cyan", "yellow", "green", "magenta", "blue",
             "bright_cyan", "bright_yellow", "bright_green", "bright_magenta", "bright_blue")
@@ -68,19 +65,6 @@ def clean_line(line: str, keep_colour: bool = True) -> str:
         line = _ESCAPE.sub(keep, line)
     line = _CONTROL.sub("", line)
     return line + "\x1b[0m" if "\x1b" in line else line
-
-
-def _clock(seconds: float) -> str:
-    return f"{max(seconds, 0.0):.1f}s" if seconds < 60 else format_duration(seconds)
-
-
-@dataclass
-class _Running:
-    step: str
-    started: float
-    timeout: float | None
-    attempt: int
-    spinner: Spinner = field(default_factory=lambda: Spinner("dots"))
 
 
 class _Lines(PlainPrinter):
@@ -104,42 +88,6 @@ class _Lines(PlainPrinter):
         self.view.enqueue(step, text, self.style)
 
 
-class _Board:
-    """The live region: running steps, then the progress line."""
-
-    def __init__(self, view: LiveView) -> None:
-        self.view = view
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        view, now = self.view, time.time()
-        with view._lock:
-            running = list(view.running.values())
-            done, failed, total = view.done, view.failed, len(view.steps)
-        cap = max(1, min(MAX_RUNNING_LINES, options.size.height - 3))
-        shown = running if len(running) <= cap else running[: cap - 1]
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=1)
-        grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(8, min(view.width, options.max_width // 2)))
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(no_wrap=True)
-        for item in shown:
-            name = Text(item.step, style=view.style(item.step))
-            grid.add_row(item.spinner, name, Text(_clock(now - item.started)), _time_left(item, now))
-        if shown:
-            yield grid
-        if len(shown) < len(running):
-            yield Text(f"  +{len(running) - len(shown)} more running", style="dim", no_wrap=True)
-        waiting = max(total - done - len(running), 0)
-        counts = Text(f"{done}/{total} done · {len(running)} running · {waiting} waiting",
-                      no_wrap=True, overflow="ellipsis")
-        if failed:
-            counts.append(f" · {failed} failed", style="bold red")
-        counts.append(f"  {_clock(now - view.started)}", style="dim")
-        line = Table.grid(padding=(0, 1))
-        line.add_row(ProgressBar(total=max(total, 1), completed=done, width=min(30, options.max_width // 3)), counts)
-        yield line
-
-
 class _Segments:
     """Pre-built segments, printed as they are (no markup, no wrapping by rich)."""
 
@@ -158,7 +106,7 @@ class LiveView:
         self.console = Console(file=stream, force_terminal=True, highlight=False)
         self.keep_colour = self.console.color_system is not None and not self.console.no_color
         self.steps: tuple[str, ...] = ()
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, Running] = {}
         self.width, self.done, self.failed, self.started, self.closed = 0, 0, 0, time.time(), False
         self.live: Live | None = None
         self._lock, self._paint_lock = threading.Lock(), threading.RLock()
@@ -178,15 +126,20 @@ class LiveView:
             self._styles = {name: Style(color=_PALETTE[i % len(_PALETTE)]) for i, name in enumerate(event.steps)}
             if not self.quiet and self.live is None:
                 self._start()
-        elif isinstance(event, StepStarted | StepFinished):
+        elif isinstance(event, StepStarted | StepFinished | ServiceReady):
             with self._lock:
                 if isinstance(event, StepStarted):
-                    self.running[event.step] = _Running(event.step, event.at, event.timeout, event.attempt)
-                else:
+                    self.running[event.step] = Running(event.step, event.at, event.timeout, event.attempt,
+                                                       event.service)
+                elif isinstance(event, StepFinished):
                     self.running.pop(event.step, None)
                     if not event.will_retry:
                         self.done += 1
                         self.failed += event.status in FINAL_FAILURES and not event.allowed_failure
+                else:  # a service is ready (the attempt that started, not one that a retry replaced)
+                    item = self.running.get(event.step)
+                    if item is not None and item.attempt == event.attempt:
+                        item.ready = event.at
         self._lines.handle(event)
         if isinstance(event, RunFinished):
             self.stop()
@@ -201,6 +154,11 @@ class LiveView:
             full = self._queued > _BACKLOG
         if full:
             self._paint()
+
+    def snapshot(self) -> tuple[list[Running], int, int, int]:
+        """The running steps and the counts done, failed and in all, as one moment saw them."""
+        with self._lock:
+            return list(self.running.values()), self.done, self.failed, len(self.steps)
 
     # -- painting ------------------------------------------------------------------
     def style(self, step: str) -> Style:
@@ -243,7 +201,7 @@ class LiveView:
                 self.closed = True
 
     def _start(self) -> None:
-        self.live = Live(_Board(self), console=self.console, auto_refresh=False, transient=True,
+        self.live = Live(Board(self), console=self.console, auto_refresh=False, transient=True,
                          refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False, redirect_stderr=False)
         try:
             self.live.start(refresh=True)
@@ -272,23 +230,10 @@ class LiveView:
                 self.closed = True
 
 
-def _time_left(item: _Running, now: float) -> Text:
-    """``timeout in 4.2s`` (yellow when little is left), ``timing out``, or nothing."""
-    left = Text()
-    if item.timeout is not None:
-        remaining = item.timeout - (now - item.started)
-        if remaining <= 0:
-            left = Text("timing out", style="bold red")
-        else:
-            style = "yellow" if remaining < max(10.0, item.timeout / 10) else "dim"
-            left = Text(f"timeout in {_clock(remaining)}", style=style)
-    if item.attempt > 1:
-        left.append(f" (attempt {item.attempt})", style="dim")
-    return left
-
-
 def _status_style(event: Event) -> str:
-    if not isinstance(event, StepFinished) or event.status is StepStatus.SKIPPED:
+    if not isinstance(event, StepFinished):
+        return "green" if isinstance(event, ServiceReady) else "dim"
+    if event.status is StepStatus.SKIPPED:
         return "dim"
     if event.allowed_failure or event.will_retry:
         return "yellow"

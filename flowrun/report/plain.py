@@ -11,7 +11,15 @@ import os
 from typing import BinaryIO
 
 from flowrun.durations import format_duration
-from flowrun.events import OutputChunk, RunStarted, SchedulerNote, StepFinished, StepStarted, StepStatus
+from flowrun.events import (
+    OutputChunk,
+    RunStarted,
+    SchedulerNote,
+    ServiceReady,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+)
 from flowrun.report.base import Event
 
 __all__ = ["PlainPrinter"]
@@ -20,8 +28,14 @@ _MAX_PARTIAL = 64 * 1024
 _COLOURS = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94)
 
 
+def _ready_line(event: ServiceReady) -> str:
+    """``-- ready after 310ms``: a service's probe succeeded (a status line, as ``-- success in 1.2s``)."""
+    again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+    return f"-- ready after {format_duration(event.ready_after)}{again}"
+
+
 class PlainPrinter:
-    """Writes each complete output line with its step prefix; status lines at step ends."""
+    """Writes each complete output line with its step prefix; status lines at step ends and when a service is ready."""
 
     def __init__(
         self,
@@ -33,9 +47,9 @@ class PlainPrinter:
     ) -> None:
         self.fd = (stream.fileno() if stream is not None else 1)
         self.colour, self.quiet, self.verbose = colour, quiet, verbose
-        # without -v, step starts and scheduler notes print nothing; with -q, output neither
+        # without -v, step starts and scheduler notes print nothing; with -q, output and ready lines neither
         self.events: tuple[type, ...] | None = None if verbose else (
-            (StepFinished, RunStarted) if quiet else (OutputChunk, StepFinished, RunStarted))
+            (StepFinished, RunStarted) if quiet else (OutputChunk, ServiceReady, StepFinished, RunStarted))
         self.width = 0
         self._partial: dict[str, bytes] = {}
         self._prefix: dict[str, bytes] = {}
@@ -79,6 +93,9 @@ class PlainPrinter:
         elif isinstance(event, StepFinished):
             self._flush(event.step)
             self._finished(event)
+        elif isinstance(event, ServiceReady):
+            if not self.quiet:
+                self.line(event.step, _ready_line(event))
         elif isinstance(event, SchedulerNote):
             if self.verbose:
                 self.line(event.step, event.message)
@@ -121,7 +138,7 @@ class PlainPrinter:
         text = status.value.replace("_", " ")
         if event.exit_code not in (None, 0):
             text += f" (exit {event.exit_code})"
-        if event.reason and failed:
+        if event.reason and (failed or event.service):  # a service's end says how it was stopped
             text += f": {event.reason}"
         if event.allowed_failure:
             text += " [allowed by continue_on_error]"

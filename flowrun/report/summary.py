@@ -1,4 +1,9 @@
-"""The end-of-run summary: a table of steps and the log tails of failed steps."""
+"""The end-of-run summary: a table of steps and the log tails of failed steps.
+
+A service's status cell adds its time to ready (``success (ready 310ms)``, or
+``(never ready)``); a service flowrun had to stop with SIGKILL gets a note under
+the table (SPEC §8), so it shows whatever the run's outcome.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from flowrun.durations import format_duration
 from flowrun.events import RunFinished, RunStarted, StepFinished, StepStatus
 from flowrun.report.base import Event
 
-__all__ = ["Summary", "log_tail"]
+__all__ = ["SIGKILL_REASON", "Summary", "log_tail"]
 
 TAIL_LINES = 20
 _FAILED = (StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED)
+#: how the engine's reason starts for a service that did not stop on its kill_signal
+SIGKILL_REASON = "stopped with SIGKILL"
 
 
 def log_tail(path: str | None, lines: int = TAIL_LINES) -> list[str]:
@@ -59,9 +66,24 @@ class Summary:
                 continue
             took = format_duration(ev.ended - ev.started) if ev.started and ev.ended else "-"
             status = ev.status.value + (" (allowed)" if ev.allowed_failure else "")
+            if ev.service:
+                status += " (never ready)" if ev.ready_after is None else f" (ready {format_duration(ev.ready_after)})"
             code = "" if ev.exit_code is None else str(ev.exit_code)
             rows.append((name, status, took, code, str(ev.attempt) if ev.attempt else "-"))
         return rows
+
+    def _notes(self) -> None:
+        """``note: service api stopped with SIGKILL …`` (it ignored its kill_signal for kill_grace), even with -q."""
+        notes = [f"note: service {name} {ev.reason}" for name in self.order
+                 if (ev := self.rows.get(name)) is not None and ev.service and ev.reason.startswith(SIGKILL_REASON)]
+        if notes and self.rich_table:
+            from rich.console import Console
+
+            console = Console(file=self.stream)
+            for note in notes:
+                console.print(note, style="yellow", markup=False, highlight=False)
+        elif notes:
+            self.stream.write("".join(note + "\n" for note in notes))
 
     def render(self, finished: RunFinished) -> None:
         out = self.stream
@@ -87,6 +109,7 @@ class Summary:
             out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
             for r in rows:
                 out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        self._notes()
         for name in self.order:
             ev = self.rows.get(name)
             if ev is None or ev.status not in _FAILED or ev.allowed_failure:
