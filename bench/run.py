@@ -660,6 +660,136 @@ def case_timeout(ctx: Ctx) -> Plan:
     return Plan(variants, summarize)
 
 
+SERVICE_CODE = """
+import os, socket, sys, time
+kind, port, mark = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def marked():
+    with open(mark + ".tmp", "w") as f:
+        f.write(repr(time.time()))
+    os.replace(mark + ".tmp", mark)
+time.sleep(0.3)  # a start-up: the probes find nothing at first
+if kind == "log":
+    marked()
+    print("ready to serve", flush=True)
+    time.sleep(1000)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(16)
+marked()
+while True:
+    c, _ = s.accept()
+    if kind == "http":
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+    c.close()
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def report_check(report: Path, want: Callable[[dict[str, dict]], dict[str, float]]) -> Callable[[Run], str | None]:
+    """Read the run's --json report; ``want`` turns its steps (by name) into the values of the round."""
+    import json
+
+    def check(r: Run) -> str | None:
+        try:
+            steps = {s["name"]: s for s in json.loads(report.read_text())["steps"]}
+            r.values.update(want(steps))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return f"cannot read {report.name}: {exc!r}"
+        finally:
+            report.unlink(missing_ok=True)
+        return None
+
+    return check
+
+
+def case_ready_latency(ctx: Ctx) -> Plan:
+    """How soon a service's dependent starts after the service can serve: tcp, http and log probes."""
+    folder = ctx.tmp / "ready"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "srv.py").write_text(SERVICE_CODE)
+    tcp, http = _free_port(), _free_port()
+    steps = {
+        "tcp": {"service": "true", "cmd": yaml_list([PY, "srv.py", "tcp", str(tcp), "tcp.mark"]),
+                "ready": f'{{tcp: "127.0.0.1:{tcp}"}}'},
+        "http": {"service": "true", "cmd": yaml_list([PY, "srv.py", "http", str(http), "http.mark"]),
+                 "ready": f'{{http: "http://127.0.0.1:{http}/"}}'},
+        "log": {"service": "true", "cmd": yaml_list([PY, "-u", "srv.py", "log", "0", "log.mark"]),
+                "ready": "{log: 'ready to serve'}"},
+        **{f"after-{k}": {"cmd": '["true"]', "depends_on": f"[{k}]"} for k in ("tcp", "http", "log")},
+    }
+    wf = write_flowrun(folder / "flowrun.yaml", steps, jobs=2)
+    report = folder / "report.json"
+
+    def latencies(by_name: dict[str, dict]) -> dict[str, float]:
+        return {k: 1000 * (by_name[f"after-{k}"]["started_epoch"] - float((folder / f"{k}.mark").read_text()))
+                for k in ("tcp", "http", "log")}
+
+    v = up(ctx, wf, 2, check=report_check(report, latencies))
+    v.argv += ["--json", str(report)]
+
+    def summarize(rounds: list[Round]) -> Row:
+        lat = {k: [r["flowrun"].values[k] for r in rounds] for k in ("tcp", "http", "log")}
+        ok = med(lat["tcp"]) <= 300 and med(lat["http"]) <= 300 and med(lat["log"]) <= 50
+        return Row(
+            "ready-latency",
+            f"tcp {fmt_ms(med(lat['tcp']))}, http {fmt_ms(med(lat['http']))}, log {fmt_ms(med(lat['log']))}",
+            "interval 250 ms",
+            "-",
+            "tcp, http ≤ interval + 50 ms; log ≤ 50 ms",
+            verdict(ok),
+            ["from the moment the service listens (or writes its line) to its dependent's start, from the "
+             "run's JSON report: " + "; ".join(f"{k} {stat(x, fmt_ms)}" for k, x in lat.items())],
+        )
+
+    return Plan({"flowrun": v}, summarize)
+
+
+def case_services_50(ctx: Ctx) -> Plan:
+    """50 services ready at once, one dependent each, -j 2: starting and stopping them costs little."""
+    n = 50
+    steps: dict[str, dict[str, str]] = {}
+    for i in range(n):
+        steps[f"svc{i:02d}"] = {"service": "true", "cmd": '["sleep", "1000"]'}
+        steps[f"use{i:02d}"] = {"cmd": '["true"]', "depends_on": f"[svc{i:02d}]"}
+    wf = write_flowrun(ctx.tmp / "services-50" / "flowrun.yaml", steps, jobs=2)
+    report = wf.parent / "report.json"
+
+    def stops(by_name: dict[str, dict]) -> dict[str, float]:
+        gaps = [by_name[f"svc{i:02d}"]["ended_epoch"] - by_name[f"use{i:02d}"]["ended_epoch"] for i in range(n)]
+        return {"stop": 1000 * max(gaps)}
+
+    v = up(ctx, wf, 2, check=report_check(report, stops))
+    v.argv += ["--json", str(report)]
+    variants = {"flowrun": v, "flowrun-1": up(ctx, one_step(ctx, 2), 2)}
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].wall for r in rounds]
+        net = [r["flowrun"].wall - r["flowrun-1"].wall for r in rounds]
+        stop = [r["flowrun"].values["stop"] for r in rounds]
+        return Row(
+            "services-50",
+            stat(fr, fmt_s),
+            "2 s + start-up",
+            stat(net, fmt_s),
+            "wall - start-up ≤ 2 s; stop ≤ 0.1 s",
+            verdict(med(net) <= 2.0 and med(stop) <= 100),
+            [f"{n} services (`sleep 1000`, no probe) with one `true` dependent each at -j 2; ratio column: "
+             "wall - flowrun's 1-step wall",
+             f"slowest stop (a service's end after its dependent's) {stat(stop, fmt_ms)}"],
+        )
+
+    return Plan(variants, summarize)
+
+
 def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         logs = list((folder / ".flowrun").glob(f"runs/*/{step}.log"))
@@ -749,6 +879,8 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "pipe-2g": (pipe_case("pipe-2g", 1, 0.95), False),
     "fanout-2g": (pipe_case("fanout-2g", 2, 0.5), False),
     "timeout": (case_timeout, False),
+    "ready-latency": (case_ready_latency, False),
+    "services-50": (case_services_50, False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
 }

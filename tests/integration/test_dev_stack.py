@@ -57,3 +57,34 @@ def test_a_dev_stack_ends_with_exit_1_when_a_service_fails(tmp_path: Path) -> No
     text = out.read_text()
     assert "exited while still needed" in text
     assert any(line.split()[:2] == ["db", "success"] for line in text.splitlines()), text
+
+
+def test_an_interrupted_dev_stack_stops_dependent_services_first(tmp_path: Path) -> None:
+    db, api = free_port(), free_port()
+    write(tmp_path, f"""
+        steps:
+          db:
+            service: true
+            run: exec {SERVER} tcp {db} --term-mark db-term
+            ready: {{tcp: "127.0.0.1:{db}"}}
+          api:
+            service: true
+            run: exec {SERVER} tcp {api} --term-mark api-term
+            depends_on: [db]
+            ready: {{tcp: "127.0.0.1:{api}"}}
+    """)
+    proc, out = start(tmp_path, "api", "--json", "report.json")
+    try:
+        wait_for(lambda: out.read_text().count("ready after") == 2, timeout=30, what="both services ready")
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    import json
+
+    steps = {s["name"]: s for s in json.loads((tmp_path / "report.json").read_text())["steps"]}
+    assert steps["db"]["status"] == steps["api"]["status"] == "success"
+    api_end, db_term = steps["api"]["ended_epoch"], float((tmp_path / "db-term").read_text())
+    assert float((tmp_path / "api-term").read_text()) <= api_end + 0.001 <= db_term + 0.002
