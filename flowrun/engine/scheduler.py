@@ -7,25 +7,20 @@ moment the executor reports that the last thing it waited for ended.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from flowrun.engine.checks import Checks
+from flowrun.engine.interrupts import Interrupts
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
+from flowrun.engine.retries import Retries
 from flowrun.engine.state import Decision, RunState
-from flowrun.engine.status import TIMEOUT_EXIT_CODE, member_statuses
+from flowrun.engine.status import Statuses, member_statuses
 from flowrun.engine.supervisor import Supervisor
-from flowrun.engine.units import ServiceSink, Sink, Unit, condition_failed
-from flowrun.events import (
-    RunFinished,
-    RunStarted,
-    SchedulerNote,
-    StepFinished,
-    StepStarted,
-    StepStatus,
-)
+from flowrun.engine.units import ServiceSink, Sink, Unit
+from flowrun.events import RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted, StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
 from flowrun.report.base import Event, Reporter
@@ -35,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler"]
 
-_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _NO_LOCKS: frozenset[str] = frozenset()
 _FAILED = (StepStatus.FAILED, StepStatus.TIMED_OUT)
 
@@ -67,7 +61,6 @@ class Scheduler:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
         self.run_id, self.jobs = run_id, max(1, jobs)
         self.state = RunState(plan, keep_going=keep_going)
-        self.handle_signals = handle_signals
         self.result = RunResult(workflow.name or workflow.path, run_id, log_dir=log_dir)
         for name in plan.order:
             path = log_path(name) if callable(log_path) else None
@@ -77,15 +70,16 @@ class Scheduler:
         self.free = self.jobs
         self.held_locks: set[str] = set()
         self.running: dict[int, Unit] = {}
-        self.interrupts = 0
         self._done: asyncio.Future[None] | None = None
-        self._deadline: asyncio.TimerHandle | None = None
-        self._workflow_deadline: float | None = None
+        self._workflow_deadline: float | None = None  # loop time; set by the interrupts' arm()
         self.outbox: list[Event] = []
         self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
         self._any_locks = any(inst.step.lock for inst in plan.instances.values())
         #: services' lives (SPEC §8): only for a plan that has one
         self.supervisor = Supervisor(self, targets) if self.state.is_service is not None else None
+        #: the cold paths: if: conditions, retries, and stopping by a signal or the workflow timeout
+        self.checks, self.retries = Checks(self), Retries(self)
+        self.interrupts = Interrupts(self, handle_signals)
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
@@ -94,10 +88,7 @@ class Scheduler:
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
                                       self.result.log_dir, self.jobs, self.result.started))
-        installed = self._install_signals(loop) if self.handle_signals else []
-        if self.workflow.timeout is not None:
-            self._workflow_deadline = loop.time() + self.workflow.timeout
-            self._deadline = loop.call_later(self.workflow.timeout, self._workflow_timed_out)
+        self.interrupts.arm(loop)
         try:
             try:
                 self._pump()
@@ -106,10 +97,7 @@ class Scheduler:
                 self.flush()
             await self._done
         finally:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            self.interrupts.disarm(loop)
             await self.executor.aclose()
         self.result.ended = time.time()
         statuses = {name: r.status for name, r in self.result.steps.items()}
@@ -168,13 +156,6 @@ class Scheduler:
         unit.pending_checks = [m for m in members if self.plan.instances[m].step.if_]
         self._next_check_or_launch(unit)
 
-    @staticmethod
-    def _stopped(unit: Unit, when: str) -> tuple[StepStatus, int | None, str]:
-        """The status of a unit stopped between processes: by the workflow timeout, or by an interrupt."""
-        if unit.timed_out_by_workflow:
-            return StepStatus.TIMED_OUT, TIMEOUT_EXIT_CODE, f"workflow timeout {when}"
-        return StepStatus.CANCELLED, None, f"cancelled {when}"
-
     def _timeout_for(self, name: str) -> float | None:
         step_timeout = self.plan.instances[name].step.timeout
         if self._workflow_deadline is None:
@@ -183,45 +164,11 @@ class Scheduler:
         return left if step_timeout is None else min(step_timeout, left)
 
     def _next_check_or_launch(self, unit: Unit) -> None:
-        """``if:`` conditions run one by one before the unit's processes start."""
-        if unit.cancelled:  # stopped while its if: conditions ran: the step was under way
-            self._finish_unit(unit, {m: self._stopped(unit, "during its if: condition") for m in unit.running})
-            return
-        if unit.pending_checks:
-            name = unit.pending_checks[0]
-            inst = self.plan.instances[name]
-            spec = launch_spec(self.workflow, self.plan, inst, self.run_id,
-                               timeout=self._timeout_for(name), script=inst.step.if_,
-                               env_base=self.base_env, base_dir=self.base_dir)
-            unit.handle = self.executor.launch(PipelineSpec((spec,)), Sink(self, unit, self._check_done_cb))
+        """Launch the unit, unless its ``if:`` conditions must run first (engine/checks.py)."""
+        if unit.cancelled or unit.pending_checks:
+            self.checks.next(unit)
             return
         self._launch(unit)
-
-    def _check_done_cb(self, unit: Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
-        name = unit.pending_checks.pop(0)
-        outcome = outcomes[0]
-        if outcome.exit_code != 0 and not unit.cancelled:
-            downstream = self._pipe_downstream(name, unit.running)
-            why = condition_failed(outcome)
-            skipped = {name: (StepStatus.SKIPPED, None, why)}
-            skipped.update({m: (StepStatus.SKIPPED, None, f"its producer {name!r} was skipped ({why})")
-                            for m in downstream})
-            self._finish_members(unit, skipped)
-            unit.running = tuple(m for m in unit.running if m not in skipped)
-            unit.pending_checks = [m for m in unit.pending_checks if m not in skipped]
-            if not unit.running:
-                self._release(unit)
-                return
-        self._next_check_or_launch(unit)
-
-    def _pipe_downstream(self, name: str, members: tuple[str, ...]) -> list[str]:
-        out, todo = [], [name]
-        while todo:
-            for consumer in self.plan.consumers(todo.pop()):
-                if consumer in members:
-                    out.append(consumer)
-                    todo.append(consumer)
-        return out
 
     def _launch(self, unit: Unit) -> None:
         unit.attempt += 1
@@ -232,6 +179,8 @@ class Scheduler:
                         env_base=self.base_env, base_dir=self.base_dir)
             for name in unit.running
         ])
+        if not unit.slots:  # a service: its own timeout only; the workflow deadline stops it by the stop rule
+            specs[0].timeout = self.plan.instances[unit.running[0]].step.timeout
         now = time.time()
         unit.handle = self.executor.launch(PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(
             self, unit, self._exited))
@@ -269,17 +218,11 @@ class Scheduler:
             return
         self._finish_unit(unit, statuses, {o.name: o.ended for o in outcomes})
 
-    def _retry_later(self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], delay: float) -> None:
-        for m, (status, code, reason) in statuses.items():
-            self.outbox.append(StepFinished(m, status, code, unit.attempt, self.result.steps[m].started,
-                                              time.time(), reason, will_retry=True, service=not unit.slots))
-        self._note(unit.running[0], f"retrying in {delay:g}s (attempt {unit.attempt + 1})")
-        unit.handle = None
-        unit.retry_timer = asyncio.get_running_loop().call_later(delay, self._relaunch, unit)
+    def _retry_later(self, unit: Unit, statuses: Statuses, delay: float) -> None:
+        """Report the failed attempt; relaunch the unit after ``delay`` (engine/retries.py)."""
+        self.retries.later(unit, statuses, delay)
 
-    def _succeeded_alone(
-        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]], ended: float
-    ) -> None:
+    def _succeeded_alone(self, unit: Unit, statuses: Statuses, ended: float) -> None:
         """A lone step succeeded and nothing waits for it alone: fill its slot first, then record it.
 
         Recording it cannot change what is ready (``readies_nothing``) nor stop the
@@ -299,31 +242,13 @@ class Scheduler:
         self.outbox += started
         self._check_done()
 
-    def _relaunch(self, unit: Unit) -> None:
-        unit.retry_timer = None
-        try:
-            if unit.cancelled:
-                self._finish_unit(unit, {m: self._stopped(unit, "before its retry") for m in unit.running})
-            else:
-                self._launch(unit)
-        finally:
-            self.flush()
-
     def _retry_delay(self, unit: Unit, failed: list[str]) -> float | None:
+        """Seconds until the next attempt, or None (asked at every exit: only a failure goes on to retries.py)."""
         if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
             return None
-        best: float | None = None
-        for m in failed:
-            retry = self.plan.instances[m].step.retry
-            if retry is not None and unit.attempt < retry.attempts:
-                delay = retry.delay * (retry.backoff ** (unit.attempt - 1))
-                best = delay if best is None else max(best, delay)
-        return best
+        return self.retries.delay(unit, failed)
 
-    def _finish_unit(
-        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
-        ended: dict[str, float] | None = None,
-    ) -> None:
+    def _finish_unit(self, unit: Unit, statuses: Statuses, ended: dict[str, float] | None = None) -> None:
         self._finish_members(unit, statuses, ended)
         self._release(unit)
 
@@ -335,10 +260,7 @@ class Scheduler:
         self._pump()
         self._check_done()
 
-    def _finish_members(
-        self, unit: Unit, statuses: dict[str, tuple[StepStatus, int | None, str]],
-        ended: float | dict[str, float] | None = None,
-    ) -> None:
+    def _finish_members(self, unit: Unit, statuses: Statuses, ended: float | dict[str, float] | None = None) -> None:
         """Record each member's end; ``ended``: when it exited (one time, or each member's own)."""
         now = ended if isinstance(ended, float) else time.time()
         ends = ended if isinstance(ended, dict) else None
@@ -400,44 +322,10 @@ class Scheduler:
         unit.cancelled = True
         if unit.retry_timer is not None:  # waiting to retry: nothing runs, end it now
             unit.retry_timer.cancel()
-            self._relaunch(unit)
+            self.retries.relaunch(unit)
         elif unit.handle is not None:
             unit.handle.cancel(force=force)
 
-    def _workflow_timed_out(self) -> None:
-        self._note("*", "workflow timeout reached: stopping every running step")
-        try:
-            units = [unit for unit in self.running.values() if unit.slots]  # services stop by the stop rule
-            for unit in units:  # before anything is cancelled: what ends now has timed out
-                unit.timed_out_by_workflow = True
-            self._apply(self.state.stop("workflow timeout", handlers=False))
-            for unit in units:
-                self._cancel(unit, force=False)
-        finally:
-            self.flush()
-
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
-        installed: list[int] = []
-        for sig in _INTERRUPTS:
-            try:
-                loop.add_signal_handler(sig, self.interrupt, sig)
-            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-                continue
-            installed.append(sig)
-        return installed
-
     def interrupt(self, sig: int) -> None:
         """Ctrl-C / SIGTERM / SIGHUP: cancel running steps; a second one skips the grace."""
-        self.interrupts += 1
-        if self.result.interrupted_by is None:
-            self.result.interrupted_by = int(sig)
-        force = self.interrupts > 1
-        name = signal.Signals(sig).name
-        self._note("*", f"{name}: cancelling running steps" + (" now (SIGKILL)" if force else ""))
-        try:
-            self._apply(self.state.stop(f"interrupted by {name}", handlers=not force))
-            for unit in list(self.running.values()):
-                if force or unit.slots:  # services stop once what needs them has ended (unless forced)
-                    self._cancel(unit, force=force)
-        finally:
-            self.flush()
+        self.interrupts.interrupt(sig)

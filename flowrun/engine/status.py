@@ -8,9 +8,11 @@ from flowrun.events import StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import MemberOutcome
 
-__all__ = ["TIMEOUT_EXIT_CODE", "member_statuses"]
+__all__ = ["TIMEOUT_EXIT_CODE", "Statuses", "member_statuses"]
 
 TIMEOUT_EXIT_CODE = 124
+#: each member's status, exit code and reason
+Statuses = dict[str, tuple[StepStatus, int | None, str]]
 _SIGPIPE = int(signal.SIGPIPE)
 
 
@@ -37,9 +39,7 @@ def _ended_before(first: MemberOutcome, then: MemberOutcome) -> bool:
     return first.exit_order < then.exit_order
 
 
-def _sigpipe_rule(
-    plan: Plan, name: str, by_name: dict[str, MemberOutcome], result: dict[str, tuple[StepStatus, int | None, str]]
-) -> None:
+def _sigpipe_rule(plan: Plan, name: str, by_name: dict[str, MemberOutcome], result: Statuses) -> None:
     """A producer ended by SIGPIPE (or 141) because its consumers had already finished
     successfully is a success: `yes | head -1` as two steps succeeds."""
     status, code, _ = result[name]
@@ -55,16 +55,14 @@ def _sigpipe_rule(
         result[name] = (StepStatus.FAILED, code, f"exit code {code} (SIGPIPE) before its readers ended")
 
 
-def member_statuses(
-    plan: Plan, members: tuple[str, ...], outcomes: tuple[MemberOutcome, ...]
-) -> dict[str, tuple[StepStatus, int | None, str]]:
+def member_statuses(plan: Plan, members: tuple[str, ...], outcomes: tuple[MemberOutcome, ...]) -> Statuses:
     """Status, exit code and reason of each member; members are producers-first."""
     if len(members) == 1 and len(outcomes) == 1:  # a lone step: no pipe rules apply
         o = outcomes[0]
         if o.exit_code == 0 and not (o.error or o.timed_out or o.cancelled):
             return {members[0]: (StepStatus.SUCCESS, 0, "")}
     by_name = {o.name: o for o in outcomes}
-    result: dict[str, tuple[StepStatus, int | None, str]] = {}
+    result: Statuses = {}
     for name in members:
         o = by_name[name]
         code = _exit_code(o)

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flowrun.events import OutputChunk
+from flowrun.engine.status import TIMEOUT_EXIT_CODE
+from flowrun.events import OutputChunk, StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineHandle
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ class Unit:
     pending_checks: list[str] = field(default_factory=list)
     running: tuple[str, ...] = ()
     retry_timer: asyncio.TimerHandle | None = None
+
+    def stopped(self, when: str) -> tuple[StepStatus, int | None, str]:
+        """A member's status when the unit is stopped between processes: by the workflow timeout, or an interrupt."""
+        if self.timed_out_by_workflow:
+            return StepStatus.TIMED_OUT, TIMEOUT_EXIT_CODE, f"workflow timeout {when}"
+        return StepStatus.CANCELLED, None, f"cancelled {when}"
 
 
 class Sink:

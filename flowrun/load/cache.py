@@ -34,7 +34,7 @@ CACHE_FORMAT = 5
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: the sources whose change can change what a file loads into
-_DECIDERS = ("spec", "load", "graph.py", "durations.py", "errors.py")
+_DECIDERS = ("spec", "load", "graph", "durations.py", "errors.py")
 
 
 def _code_fingerprint() -> str:

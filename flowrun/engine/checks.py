@@ -1,0 +1,71 @@
+"""``if:`` conditions: each runs as a process of its own before its step's unit launches.
+
+A condition that fails skips its step and the steps the step pipes into; the
+rest of the unit still starts. The scheduler hands a unit here only when it has
+a condition left to run, or was stopped while one ran.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowrun.engine.prepare import launch_spec
+from flowrun.engine.units import Sink, Unit, condition_failed
+from flowrun.events import StepStatus
+from flowrun.process.executor import MemberOutcome, PipelineSpec
+
+if TYPE_CHECKING:
+    from flowrun.engine.scheduler import Scheduler
+
+__all__ = ["Checks"]
+
+
+class Checks:
+    """The ``if:`` conditions of one run."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def next(self, unit: Unit) -> None:
+        """Run the unit's next condition; with none left, launch the unit."""
+        s = self.scheduler
+        if unit.cancelled:  # stopped while its if: conditions ran: the step was under way
+            s._finish_unit(unit, {m: unit.stopped("during its if: condition") for m in unit.running})
+            return
+        if unit.pending_checks:
+            name = unit.pending_checks[0]
+            inst = s.plan.instances[name]
+            spec = launch_spec(s.workflow, s.plan, inst, s.run_id,
+                               timeout=s._timeout_for(name), script=inst.step.if_,
+                               env_base=s.base_env, base_dir=s.base_dir)
+            unit.handle = s.executor.launch(PipelineSpec((spec,)), Sink(s, unit, self._done))
+            return
+        s._launch(unit)
+
+    def _done(self, unit: Unit, outcomes: tuple[MemberOutcome, ...]) -> None:
+        s = self.scheduler
+        name = unit.pending_checks.pop(0)
+        outcome = outcomes[0]
+        if outcome.exit_code != 0 and not unit.cancelled:
+            downstream = self._pipe_downstream(name, unit.running)
+            why = condition_failed(outcome)
+            skipped = {name: (StepStatus.SKIPPED, None, why)}
+            skipped.update({m: (StepStatus.SKIPPED, None, f"its producer {name!r} was skipped ({why})")
+                            for m in downstream})
+            s._finish_members(unit, skipped)
+            unit.running = tuple(m for m in unit.running if m not in skipped)
+            unit.pending_checks = [m for m in unit.pending_checks if m not in skipped]
+            if not unit.running:
+                s._release(unit)
+                return
+        self.next(unit)
+
+    def _pipe_downstream(self, name: str, members: tuple[str, ...]) -> list[str]:
+        """The members that read ``name``'s stdout, directly or through other members."""
+        out, todo = [], [name]
+        while todo:
+            for consumer in self.scheduler.plan.consumers(todo.pop()):
+                if consumer in members:
+                    out.append(consumer)
+                    todo.append(consumer)
+        return out
