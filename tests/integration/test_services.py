@@ -336,3 +336,16 @@ def test_a_chatty_service_writes_20_mib_to_its_log(tmp_path: Path) -> None:
     assert result.ok
     log = Path(result["chatty"].log_path)
     assert log.stat().st_size >= 20 * 1024 * 1024
+
+
+def test_the_workflow_timeout_stops_steps_then_their_services(tmp_path: Path) -> None:
+    result = run_yaml(tmp_path, """
+        timeout: 600ms
+        steps:
+          svc: {service: true, run: exec sleep 100}
+          user: {run: "sleep 100", depends_on: [svc]}
+    """)
+    assert result["user"].status is S.TIMED_OUT
+    assert (result["svc"].status, result["svc"].exit_code) == (S.SUCCESS, 143)
+    assert result["svc"].ended >= result["user"].ended
+    assert result.exit_code() == 1
