@@ -102,6 +102,8 @@ class StepFinished:
     #: a service (SPEC §8), and the seconds its last attempt took to be ready (None: never ready)
     service: bool = False
     ready_after: float | None = None
+    #: what the step set through ``$FLOWRUN_OUTPUT`` (SPEC §9); None when nothing
+    outputs: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

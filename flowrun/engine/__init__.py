@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from flowrun.engine.result import RunResult, StepResult
@@ -38,6 +38,7 @@ async def arun(
     executor: Executor | None = None,
     handle_signals: bool = True,
     run_id: str | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run ``workflow`` inside a running event loop; see ``run``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -60,12 +61,15 @@ async def arun(
     reporter: Reporter = Reporters([logs, *reporters, own_report])
     secrets = secret_values(workflow)
 
+    mask: Callable[[str], str] = str
     if secrets:
         reporter = Masker(secrets, reporter)
+        mask = reporter.mask_text
     scheduler = Scheduler(
         workflow, plan, executor, reporter,
         run_id=run_id, jobs=chosen, keep_going=keep_going,
         log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
+        params=params, mask=mask,
     )
     try:
         return await scheduler.run()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from flowrun.spec.model import Workflow
 
 __all__ = [
+    "ATTEMPT_VAR",
     "DEFAULT_KILL_GRACE",
     "RUN_ID_VAR",
     "STEP_VAR",
@@ -41,6 +42,7 @@ DEFAULT_KILL_GRACE = 5.0
 #: every step sees these; they also tag its processes so none can outlive the run
 RUN_ID_VAR = "FLOWRUN_RUN_ID"
 STEP_VAR = "FLOWRUN_STEP"
+ATTEMPT_VAR = "FLOWRUN_ATTEMPT"
 TAG_VAR = "FLOWRUN_STEP_ID"
 
 
@@ -80,7 +82,7 @@ def base_env(workflow: Workflow, inherited: Mapping[str, str] | None = None) -> 
 
 
 def step_env(
-    workflow: Workflow, inst: StepInstance, run_id: str, base: Mapping[str, str] | None = None
+    workflow: Workflow, inst: StepInstance, run_id: str, base: Mapping[str, str] | None = None, attempt: int = 1
 ) -> StepEnv:
     """Inherited env < dotenv < workflow env < step env < matrix values (SPEC §1).
 
@@ -90,6 +92,7 @@ def step_env(
     own = {**inst.step.env, **inst.matrix}
     own[RUN_ID_VAR] = run_id
     own[STEP_VAR] = inst.name
+    own[ATTEMPT_VAR] = str(attempt)
     own[TAG_VAR] = f"{run_id}/{inst.name}"
     return StepEnv(own, base if base is not None else base_env(workflow))
 
@@ -109,6 +112,7 @@ def launch_spec(
     script: str | None = None,
     env_base: Mapping[str, str] | None = None,
     base_dir: str | None = None,
+    attempt: int = 1,
 ) -> LaunchSpec:
     """The LaunchSpec for one pipeline member (or for its ``if:`` check, via ``script``)."""
     step = inst.step
@@ -135,7 +139,7 @@ def launch_spec(
             stderr = MERGE_INTO_STDOUT
         elif step.stderr is not None:
             stderr = FileSink(_path(base, step.stderr.file), step.stderr.append)
-    env = step_env(workflow, inst, run_id, env_base)
+    env = step_env(workflow, inst, run_id, env_base, attempt)
     return LaunchSpec(
         name=inst.name,
         argv=argv_for(inst, script),

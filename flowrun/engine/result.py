@@ -28,6 +28,8 @@ class StepResult:
     #: a service (SPEC §8), and the seconds its last attempt took to be ready (None: never ready)
     service: bool = False
     ready_after: float | None = None
+    #: what the step set through ``$FLOWRUN_OUTPUT`` (SPEC §9)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:

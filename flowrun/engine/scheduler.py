@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from flowrun.engine.checks import Checks
+from flowrun.engine.dataflow import RESULTS_VAR, DataFlow
 from flowrun.engine.interrupts import Interrupts
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
@@ -57,6 +58,8 @@ class Scheduler:
         log_path: object = None,
         handle_signals: bool = True,
         targets: Iterable[str] = (),
+        params: Mapping[str, str] | None = None,
+        mask: Callable[[str], str] = str,
     ) -> None:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
         self.run_id, self.jobs = run_id, max(1, jobs)
@@ -65,7 +68,11 @@ class Scheduler:
         for name in plan.order:
             path = log_path(name) if callable(log_path) else None
             self.result.steps[name] = StepResult(name, log_path=path)
+        #: outputs, $FLOWRUN_RESULTS and ${{ }} values (SPEC §9)
+        self.dataflow = DataFlow(plan, log_dir or workflow.base_dir, params or {}, mask)
         self.base_env = base_env(workflow)
+        self.base_env.update(params or {})  # above the workflow env, below a step's (SPEC §9)
+        self.base_env[RESULTS_VAR] = self.dataflow.results_path
         self.base_dir = workflow.base_dir
         self.free = self.jobs
         self.held_locks: set[str] = set()
@@ -99,6 +106,7 @@ class Scheduler:
         finally:
             self.interrupts.disarm(loop)
             await self.executor.aclose()
+            self.dataflow.close()
         self.result.ended = time.time()
         statuses = {name: r.status for name, r in self.result.steps.items()}
         self.flush()
@@ -176,9 +184,15 @@ class Scheduler:
         specs = tuple([
             launch_spec(self.workflow, self.plan, self.plan.instances[name], self.run_id,
                         timeout=self._timeout_for(name), members=names,
-                        env_base=self.base_env, base_dir=self.base_dir)
+                        env_base=self.base_env, base_dir=self.base_dir, attempt=unit.attempt)
             for name in unit.running
         ])
+        render = self.dataflow.render
+        for spec in specs:
+            why = render(spec, unit.attempt)
+            if why is not None:  # an output it reads was not set: it cannot start
+                self._cannot_start(unit, spec.name, why)
+                return
         if not unit.slots:  # a service: its own timeout only; the workflow deadline stops it by the stop rule
             specs[0].timeout = self.plan.instances[unit.running[0]].step.timeout
         now = time.time()
@@ -201,6 +215,11 @@ class Scheduler:
             self.supervisor.exited(unit, outcomes[0])  # type: ignore[union-attr]
             return
         statuses = member_statuses(self.plan, unit.running, outcomes)
+        collect = self.dataflow.collect
+        for m in unit.running:
+            why = collect(m, unit.attempt)
+            if why is not None and statuses[m][0] is StepStatus.SUCCESS:
+                statuses[m] = (StepStatus.FAILED, statuses[m][1], why)
         if len(statuses) == 1 and not unit.timed_out_by_workflow:
             (name, (status, _, _)), = statuses.items()
             if status is StepStatus.SUCCESS and self.state.readies_nothing(name):
@@ -242,6 +261,23 @@ class Scheduler:
         self.outbox += started
         self._check_done()
 
+    def _cannot_start(self, unit: Unit, name: str, why: str) -> None:
+        """A member cannot be given what it reads: the unit fails before any of its processes start."""
+        now = time.time()
+        statuses: Statuses = {m: (StepStatus.FAILED, None, why if m == name else f"{name!r} could not start ({why})")
+                              for m in unit.running}
+        for m in unit.running:
+            record = self.result.steps[m]
+            record.attempts = unit.attempt
+            record.started = record.started or now
+        asyncio.get_running_loop().call_soon(self._failed_before_start, unit, statuses, now)
+
+    def _failed_before_start(self, unit: Unit, statuses: Statuses, now: float) -> None:
+        try:  # outside the loop that was starting it
+            self._finish_unit(unit, statuses, now)  # type: ignore[arg-type]
+        finally:
+            self.flush()
+
     def _retry_delay(self, unit: Unit, failed: list[str]) -> float | None:
         """Seconds until the next attempt, or None (asked at every exit: only a failure goes on to retries.py)."""
         if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
@@ -276,7 +312,11 @@ class Scheduler:
                                     reason, allowed_failure=allowed)
             if record.service:
                 finished.service, finished.ready_after = True, record.ready_after
+            outputs = self.dataflow.outputs.get(m)
+            if outputs:
+                record.outputs = finished.outputs = outputs
             self.outbox.append(finished)
+            self.dataflow.ended(record)
             decisions += self.state.finish(m, status, allowed)
             if self.supervisor is not None:
                 self.supervisor.ended(m)
@@ -289,6 +329,7 @@ class Scheduler:
             record.status, record.reason = StepStatus.SKIPPED, decision.reason
             self.outbox.append(StepFinished(decision.step, StepStatus.SKIPPED, None, 0, None, None, decision.reason,
                                             service=record.service))
+            self.dataflow.ended(record)
             if supervisor is not None:
                 supervisor.ended(decision.step)
         if self.state.stop_reason is not None:

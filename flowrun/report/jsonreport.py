@@ -85,6 +85,7 @@ def step_document(step: StepRecord) -> dict[str, object]:
         "allowed_failure": step.allowed_failure,
         "service": step.service,
         "ready_after": _seconds(step.ready_after),
+        "outputs": step.outputs,
         "command": step.command,
         "history": history,
     }
@@ -178,6 +179,7 @@ def step_json(step: StepRecord) -> str:
             f'"allowed_failure":{"true" if step.allowed_failure else "false"},'
             f'"service":{"true" if step.service else "false"},'
             f'"ready_after":{"null" if step.ready_after is None else repr(_seconds(step.ready_after))},'
+            f'"outputs":{_COMPACT.encode(step.outputs) if step.outputs else "{}"},'
             f'"command":{_json_text(step.command)},"history":[{history}]}}')
 
 

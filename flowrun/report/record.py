@@ -78,6 +78,8 @@ class StepRecord:
     #: a service (SPEC §8), and the seconds its last attempt took to be ready (None: never ready)
     service: bool = False
     ready_after: float | None = None
+    #: what it set through ``$FLOWRUN_OUTPUT`` (SPEC §9), masked
+    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def attempts(self) -> int:
@@ -234,6 +236,8 @@ class RunRecorder:
             return
         step.status, step.exit_code, step.reason = event.status, event.exit_code, event.reason
         step.allowed_failure = event.allowed_failure
+        if event.outputs:
+            step.outputs = event.outputs
         if event.service:
             step.service = True
             if event.ready_after is not None:  # else keep what a ServiceReady said

@@ -60,6 +60,8 @@ class Masker:
             if rest:
                 self.downstream.handle(OutputChunk(event.step, self._bytes.sub(MASK, rest)))
             event = dataclasses.replace(event, reason=self.mask_text(event.reason))
+            if event.outputs:
+                event.outputs = {k: self.mask_text(v) for k, v in event.outputs.items()}
         elif isinstance(event, StepStarted):
             event = dataclasses.replace(event, command=self.mask_text(event.command))
         elif isinstance(event, SchedulerNote):

@@ -37,6 +37,7 @@ def steps(draw: st.DrawFn) -> StepRecord:
         draw(texts), draw(st.sampled_from(StepStatus)), draw(st.none() | st.integers(-255, 300)), started, ended,
         draw(texts), draw(st.booleans()), draw(st.none() | texts), draw(st.none() | texts), history,
         service=draw(st.booleans()), ready_after=draw(st.none() | st.floats(-1, 1e6, allow_nan=False)),
+        outputs=draw(st.dictionaries(texts, texts, max_size=3)),
     )
 
 
