@@ -65,6 +65,8 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per step)")
     up.add_argument("--json", metavar="FILE", help="write a JSON run report")
     up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
+    up.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="give the parameter NAME a value (repeatable; the last one given wins)")
 
 
 def _graph_arguments(graph: argparse.ArgumentParser) -> None:
@@ -142,20 +144,48 @@ def _cmd_list(args: argparse.Namespace) -> int:
     plan = plan_for(workflow)
     rows = [(label(plan, n), _first_line(plan.instances[n].step.description), dependency_text(plan, n))
             for n in plan.order]
+    params = _param_rows(workflow)
     if _is_tty():
         from rich.console import Console
         from rich.table import Table
 
+        console = Console()
         table = Table("step", "description", "depends on")
         for row in rows:
             table.add_row(*row)
-        Console().print(table)
+        console.print(table)
+        if params:
+            table = Table("param", "value", "choices", "description")
+            for row in params:
+                table.add_row(*row)
+            console.print(table)
     else:
-        width = max(len(r[0]) for r in rows)
-        dwidth = max(len(r[1]) for r in rows)
-        for name, desc, deps in rows:
-            print(f"{name.ljust(width)}  {desc.ljust(dwidth)}  {deps}".rstrip())
+        _print_columns(rows)
+        if params:
+            print("\nparams:")
+            _print_columns(params, indent="  ")
     return 0
+
+
+def _print_columns(rows: list[tuple[str, ...]], indent: str = "") -> None:
+    """Rows as columns two spaces apart, each as wide as its widest cell (the last is not padded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
+        print((indent + "  ".join(cells)).rstrip())
+
+
+def _param_rows(workflow: Any) -> list[tuple[str, str, str, str]]:
+    """``flowrun list``'s parameters: name, default or ``required``, choices, description (secrets masked)."""
+    secret = set(workflow.secrets)
+    rows = []
+    for name, param in workflow.params.items():
+        default = param.default or ""
+        shown = "''" if not default else "***" if name in secret else default
+        value = "required" if param.required else f"default {shown}"
+        choices = ", ".join(param.choices) if param.choices is not None else ""
+        rows.append((name, value, choices, _first_line(param.description)))
+    return rows
 
 
 def _first_line(text: str | None) -> str:
@@ -202,17 +232,25 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.render import to_plan_text
     from flowrun.report.choose import console_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
+    from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
 
+    given = parse_assignments(args.param)  # a malformed -p is exit 2 before the file is read
     workflow = load_for_run(find_workflow(args.file))  # a file unchanged since its last run skips yaml/pydantic
     plan = plan_for(workflow)
     if args.steps:
         plan = plan.select(args.steps)
+    params = resolve_params(workflow.params, given)  # every mistake is exit 2 before anything runs
+    check_addresses({inst.base: inst.step for inst in plan.instances.values()}, params)
     jobs = args.jobs or workflow.jobs or os.cpu_count() or 1
     if args.dry_run:
         from flowrun.engine import secret_values
         from flowrun.report.secrets import masked
 
-        print(masked(to_plan_text(plan, jobs), secret_values(workflow)))
+        secrets = secret_values(workflow) + [params[n] for n in workflow.secrets if params.get(n)]
+        text = to_plan_text(plan, jobs)
+        if params:
+            text += "\nparams:\n" + "\n".join(f"  {name}={value}" for name, value in params.items())
+        print(masked(text, secrets))
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
@@ -220,7 +258,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         _distinct_reports(args)
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
                                     dependencies=plan_dependencies(plan), workflow_file=workflow.path)
-    result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters)
+    result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters,
+                 params=params)
     return result.exit_code()
 
 

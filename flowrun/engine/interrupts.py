@@ -58,7 +58,8 @@ class Interrupts:
         s = self.scheduler
         s._note("*", "workflow timeout reached: stopping every running step")
         try:
-            units = [unit for unit in s.running.values() if unit.slots]  # services stop by the stop rule
+            # services stop by the stop rule; the deadline does not bound the handlers
+            units = [unit for unit in s.running.values() if unit.slots and not unit.hook]
             for unit in units:  # before anything is cancelled: what ends now has timed out
                 unit.timed_out_by_workflow = True
             s._apply(s.state.stop("workflow timeout", handlers=False))
@@ -77,9 +78,10 @@ class Interrupts:
         name = signal.Signals(sig).name
         s._note("*", f"{name}: cancelling running steps" + (" now (SIGKILL)" if force else ""))
         try:
-            s._apply(s.state.stop(f"interrupted by {name}", handlers=not force))
+            s._apply(s.state.stop(f"interrupted by {name}", handlers=not force, hooks=not force))
             for unit in list(s.running.values()):
-                if force or unit.slots:  # services stop once what needs them has ended (unless forced)
+                # services stop once what needs them has ended, handlers run on: unless forced
+                if force or (unit.slots and not unit.hook):
                     s._cancel(unit, force=force)
         finally:
             s.flush()

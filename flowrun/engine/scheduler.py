@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from flowrun.engine.checks import Checks
 from flowrun.engine.dataflow import RESULTS_VAR, DataFlow
+from flowrun.engine.finale import Finale
 from flowrun.engine.interrupts import Interrupts
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
@@ -82,6 +83,9 @@ class Scheduler:
         self.outbox: list[Event] = []
         self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
         self._any_locks = any(inst.step.lock for inst in plan.instances.values())
+        #: the handlers of SPEC §9: the plan's last units
+        self._first_hook = len(plan.pipelines) - len(plan.handlers)
+        self.finale = Finale(self) if plan.handlers else None
         #: services' lives (SPEC §8): only for a plan that has one
         self.supervisor = Supervisor(self, targets) if self.state.is_service is not None else None
         #: the cold paths: if: conditions, retries, and stopping by a signal or the workflow timeout
@@ -122,6 +126,8 @@ class Scheduler:
                 lock for m in members for lock in self.plan.instances[m].step.lock)
         if self.supervisor is not None and members[0] in self.supervisor.keeper.lives:
             return Unit(index, members, 0, locks)  # a service takes no job slot
+        if index >= self._first_hook:
+            return Unit(index, members, 1, locks, hook=True)
         return Unit(index, members, len(members), locks)
 
     def _fits(self, unit: Unit) -> str | None:
@@ -195,6 +201,8 @@ class Scheduler:
                 return
         if not unit.slots:  # a service: its own timeout only; the workflow deadline stops it by the stop rule
             specs[0].timeout = self.plan.instances[unit.running[0]].step.timeout
+        elif unit.hook:
+            self.finale.prepare(specs[0])  # type: ignore[union-attr]
         now = time.time()
         unit.handle = self.executor.launch(PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(
             self, unit, self._exited))
@@ -280,7 +288,8 @@ class Scheduler:
 
     def _retry_delay(self, unit: Unit, failed: list[str]) -> float | None:
         """Seconds until the next attempt, or None (asked at every exit: only a failure goes on to retries.py)."""
-        if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]):
+        if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]
+                                            and not unit.hook):
             return None
         return self.retries.delay(unit, failed)
 
@@ -337,10 +346,12 @@ class Scheduler:
                 supervisor.run_stops()
             if not self.state.handlers_allowed:
                 for unit in list(self.running.values()):  # a unit waiting to retry ends at once, leaving it
-                    if unit.slots:  # services stop once what needs them has ended
+                    if unit.slots and not unit.hook:  # services stop once what needs them has ended
                         self._cancel(unit, force=False)
 
     def _check_done(self) -> None:
+        if self.finale is not None:
+            self.finale.check()
         if self.state.finished and not self.running and self._done is not None and not self._done.done():
             self._done.set_result(None)
 

@@ -77,12 +77,14 @@ class ServiceKeeper:
                     self.needers[dep].add(name)
                     self.needs.setdefault(name, []).append(dep)
         self.holds = {name for name in holds if name in self.lives}
+        #: with handlers (SPEC §9), every service is needed until the last handler has ended
+        self.for_handlers = bool(plan.handlers)
         self.had_needers = {name for name, steps in self.needers.items() if steps}
 
     # -- questions ---------------------------------------------------------
     def wanted(self, name: str) -> bool:
         """Does a step that still waits or runs need the service (or does the dev stack hold it)?"""
-        return bool(self.needers[name]) or name in self.holds
+        return bool(self.needers[name]) or name in self.holds or self.for_handlers
 
     def unwanted_reason(self, name: str) -> str:
         return "no longer needed" if name in self.had_needers else "no step that runs needs it"
@@ -142,14 +144,19 @@ class ServiceKeeper:
         for service in self.needs.get(step, ()):
             needers = self.needers[service]
             needers.discard(step)
-            if not needers and service not in self.holds:
+            if not needers and service not in self.holds and not self.for_handlers:
                 free.append(service)
         return free
 
     def release_holds(self) -> list[str]:
         """The run stops (a failure, an interrupt): the dev stack lets go; what nothing else needs stops."""
         held, self.holds = self.holds, set()
-        return [name for name in held if not self.needers[name]]
+        return [name for name in held if not self.needers[name] and not self.for_handlers]
+
+    def handlers_done(self) -> list[str]:
+        """The last handler has ended: what nothing else needs stops."""
+        self.for_handlers = False
+        return [name for name in self.lives if not self.needers[name] and name not in self.holds]
 
     def exited(self, name: str, outcome: MemberOutcome, *, interrupted: bool) -> tuple[Status, bool]:
         """The service's final status for this attempt, and whether a retry may start it again."""

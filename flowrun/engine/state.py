@@ -79,6 +79,11 @@ class RunState:
                 self.downstream.setdefault(dep, []).append(i)
             for dep in readiness:
                 self.on_ready.setdefault(dep, []).append(i)
+        #: the handlers' units (SPEC §9): they wait for the scheduler to release them, after every step
+        self.hooks: set[int] = {self.unit_of[name] for name in plan.handlers}
+        for unit in self.hooks:
+            self.waiting[unit] += 1
+        self.hooks_allowed = True
         # a heap with lazy deletion: ``_live`` says which entries still count
         self._ready: list[int] = [i for i in range(n) if self.waiting[i] == 0]
         if self.is_service is not None:
@@ -145,6 +150,14 @@ class RunState:
                 decisions += self._resolve(self.on_ready[step])
         return decisions
 
+    def release(self, unit: int) -> list[Decision]:
+        """A handler's turn has come (SPEC §9): it may start."""
+        return self._resolve((unit,))
+
+    def skip(self, unit: int, reason: str) -> list[Decision]:
+        """A handler that does not run this time (``on_success`` after a failure, ...)."""
+        return self._skip_unit(unit, reason)
+
     def service_ready(self, service: str) -> list[Decision]:
         """A service is ready: its ``success`` dependents may start (SPEC §8)."""
         self.ready.add(service)
@@ -158,16 +171,20 @@ class RunState:
                 decisions += self._decide(unit)
         return decisions
 
-    def stop(self, reason: str, handlers: bool = True) -> list[Decision]:
-        """Fail fast / interrupt: nothing new starts except handlers (if allowed)."""
-        if self.stop_reason is not None and (self.handlers_allowed == handlers or not self.handlers_allowed):
+    def stop(self, reason: str, handlers: bool = True, hooks: bool = True) -> list[Decision]:
+        """Fail fast / interrupt: nothing new starts except ``completed``/``failure`` steps (if ``handlers``)
+        and the handlers of §9 (unless ``hooks`` is False: a second Ctrl-C)."""
+        if self.stop_reason is not None and (self.handlers_allowed == handlers or not self.handlers_allowed) \
+                and (self.hooks_allowed == hooks or not self.hooks_allowed):
             return []
         if self.stop_reason is None:
             self.stop_reason = reason
         self.handlers_allowed = self.handlers_allowed and handlers
+        self.hooks_allowed = self.hooks_allowed and hooks
         decisions: list[Decision] = []
         for unit in range(len(self.units)):
-            if self.started[unit] or (self.handler[unit] and self.handlers_allowed):
+            if self.started[unit] or (self.handler[unit] and self.handlers_allowed) or (
+                    unit in self.hooks and self.hooks_allowed):
                 continue
             self._live.discard(unit)
             decisions += self._skip_unit(unit, f"not started: {self.stop_reason}")
@@ -186,7 +203,8 @@ class RunState:
         """All external upstream steps are final: run the unit, part of it, or skip it."""
         if self.started[unit]:
             return []
-        if self.stop_reason is not None and not (self.handler[unit] and self.handlers_allowed):
+        if self.stop_reason is not None and not (self.handler[unit] and self.handlers_allowed) and not (
+                unit in self.hooks and self.hooks_allowed):
             return self._skip_unit(unit, f"not started: {self.stop_reason}")
         blocked: dict[str, str] = {}
         status = self.status

@@ -107,6 +107,10 @@ class Supervisor:
         if self.keeper.holds:
             self._free(self.keeper.release_holds())
 
+    def handlers_done(self) -> None:
+        """The handlers have ended: they no longer need the services."""
+        self._free(self.keeper.handlers_done())
+
     def _free(self, services: list[str]) -> None:
         """Stop these services once the current callback is done (never from inside the scheduler's loops)."""
         if services:

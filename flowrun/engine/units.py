@@ -35,6 +35,8 @@ class Unit:
     pending_checks: list[str] = field(default_factory=list)
     running: tuple[str, ...] = ()
     retry_timer: asyncio.TimerHandle | None = None
+    #: a handler of SPEC §9 (on_success, on_failure, finally): not stopped by the first interrupt or the deadline
+    hook: bool = False
 
     def stopped(self, when: str) -> tuple[StepStatus, int | None, str]:
         """A member's status when the unit is stopped between processes: by the workflow timeout, or an interrupt."""

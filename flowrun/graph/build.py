@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from flowrun.errors import Diagnostic, Position, WorkflowError
 from flowrun.graph.pipelines import check_cycles, dep_path, forward_pipelines, group_pipelines
 from flowrun.graph.plan import Edge, Plan, new_graph, suggest
+from flowrun.graph.references import check_references
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
@@ -112,6 +113,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
                     ))
             else:
                 edges.append((by_base[producer][0], inst.name, pipe_attrs))
+    problems += check_references(workflow, by_base)
     if problems:
         if not all(index[u] < index[v] for u, v, _ in edges):  # what else is wrong may be a cycle too
             problems += check_cycles(new_graph(instances, edges), workflow, instances)
@@ -144,6 +146,8 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
 def plan_for(workflow: Workflow) -> Plan:
     """The workflow's plan, built once and kept on the workflow."""
     if workflow._plan is None:
-        workflow._plan = build_plan(workflow)
+        from flowrun.spec.handlers import handler_instances
+
+        workflow._plan = build_plan(workflow).with_handlers(handler_instances(workflow))
     plan: Plan = workflow._plan
     return plan

@@ -42,6 +42,8 @@ class Plan:
     pipelines: list[tuple[str, ...]]
     pipeline_of: dict[str, int] = field(default_factory=dict)
     _graph: nx.DiGraph | None = None
+    #: the handlers (SPEC §9), in the order they may run: the last units of ``pipelines``, on no edge
+    handlers: tuple[str, ...] = ()
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -90,6 +92,8 @@ class Plan:
         for inst in self.instances.values():
             bases.setdefault(inst.base, []).append(inst.name)
         for target in targets:
+            if target in self.handlers:
+                raise UsageError(f"{target!r} is a handler: it runs after the steps of a run; name steps to run")
             if target in self.instances:
                 chosen.add(target)
             elif target in bases:
@@ -112,7 +116,19 @@ class Plan:
             keep.add(node)
             todo.extend(self._deps[node])
             todo.extend(self.pipelines[self.pipeline_of[node]])
+        keep.update(self.handlers)  # a run of some steps still ends with the handlers
         edges = [e for e in self.edges if e[0] in keep and e[1] in keep]
         pipelines = [group for group in self.pipelines if group[0] in keep]
-        return Plan({n: inst for n, inst in self.instances.items() if n in keep}, edges, pipelines)
+        return Plan({n: inst for n, inst in self.instances.items() if n in keep}, edges, pipelines,
+                    handlers=self.handlers)
+
+    def with_handlers(self, handlers: Iterable[StepInstance]) -> Plan:
+        """This plan with the handlers appended as units of their own, after every step."""
+        added = list(handlers)
+        if not added:
+            return self
+        instances = {**self.instances, **{inst.name: inst for inst in added}}
+        pipelines = [*self.pipelines, *((inst.name,) for inst in added)]
+        return Plan(instances, self.edges, pipelines, handlers=tuple(inst.name for inst in added),
+                    _graph=self._graph)
 

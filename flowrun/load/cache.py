@@ -25,11 +25,11 @@ from flowrun.graph import Plan
 from flowrun.load.find import read_workflow
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
-from flowrun.spec.runtime import RunWorkflow, step_data, step_from_data
+from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, step_data, step_from_data
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,10 +113,11 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dic
     attrs = {c: {"kind": "dep", "condition": c} for c in Condition}
     pipe = {"kind": "pipe", "condition": Condition.SUCCESS}
     edges = [(u, v, pipe if kind == "pipe" else attrs[Condition(kind)]) for u, v, kind in entry["edges"]]
-    plan = Plan(instances, edges, [tuple(group) for group in entry["pipelines"]])
+    plan = Plan(instances, edges, [tuple(group) for group in entry["pipelines"]],
+                handlers=tuple(entry.get("handlers", ())))
     base_dir = os.path.dirname(os.path.abspath(workflow_file))
     workflow = RunWorkflow(w["name"], workflow_file, base_dir, w["jobs"], w["timeout"], w["env"], dotenv_values,
-                           w["secrets"], steps)
+                           w["secrets"], steps, params_from_data(w["params"]))
     workflow._plan = plan
     return workflow
 
@@ -137,10 +138,11 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
             "dotenv": dotenv,
             "workflow": {"name": workflow.name, "jobs": workflow.jobs, "timeout": workflow.timeout,
                          "env": dict(workflow.env),
-                         "secrets": list(workflow.secrets)},
+                         "secrets": list(workflow.secrets), "params": params_data(workflow.params)},
             "instances": [],
             "edges": [[u, v, "pipe" if d["kind"] == "pipe" else str(d["condition"])] for u, v, d in plan.edges],
             "pipelines": [list(group) for group in plan.pipelines],
+            "handlers": list(plan.handlers),
         }
         written: set[int] = set()
         for inst in plan.instances.values():
@@ -168,10 +170,13 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
 
 
 def _sets_a_secret(workflow: Any, plan: Plan) -> bool:
-    """Does the file itself give a secret its value (workflow, defaults or step env)? Then it is not kept."""
+    """Does the file itself give a secret its value (workflow, defaults or step env, a parameter's default)?
+    Then it is not kept."""
     secrets = set(workflow.secrets)
     if not secrets:
         return False
+    if any(name in secrets and param.default is not None for name, param in workflow.params.items()):
+        return True  # a parameter reaches steps as the variable of its name: its default is its value
     return bool(secrets & set(workflow.env)) or any(secrets & set(inst.step.env) for inst in plan.instances.values())
 
 

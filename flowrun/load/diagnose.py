@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from flowrun.errors import Diagnostic, did_you_mean, one_of
 from flowrun.load.sourcemap import Path, SourceMap
 from flowrun.spec import Defaults, FileInput, FileOutput, Ready, Retry, Step, TextInput, Workflow
-from flowrun.spec.words import UNKNOWN_WORD
+from flowrun.spec.words import PROBLEM, UNKNOWN_WORD
 
 __all__ = ["did_you_mean", "from_validation_error"]
 
@@ -29,9 +29,17 @@ def _model_at(path: Path) -> list[type[BaseModel]]:
         return [Workflow]
     if path == ("defaults",):
         return [Defaults]
-    if len(path) == 2 and path[0] == "steps":
+    if len(path) == 2 and path[0] == "params":
+        from flowrun.spec.params import Param
+
+        return [Param]
+    if len(path) == 2 and path[0] in ("steps", "handlers"):
         return [Step]
-    if len(path) >= 3 and path[0] in ("steps", "defaults"):
+    if path == ("handlers",):
+        from flowrun.spec.handlers import Handlers
+
+        return [Handlers]
+    if len(path) >= 3 and path[0] in ("steps", "defaults", "handlers"):
         last = path[-1]
         if last == "retry":
             return [Retry]
@@ -83,6 +91,8 @@ def _one(error: Any, smap: SourceMap) -> Diagnostic:
         detail = _clean(error["msg"])
         if what == "step name":
             detail = "use letters, digits, '_', '.', '-', starting with a letter or digit, at most 100 characters"
+        elif path[:1] == ("params",) and len(path) == 2:
+            what, detail = "parameter name", "use letters, digits and '_', not starting with a digit"
         return Diagnostic(smap.key(path), f"invalid {what} {key!r}: {detail}")
     if kind == "extra_forbidden":
         parent, key = loc[:-1], str(loc[-1])
@@ -93,7 +103,10 @@ def _one(error: Any, smap: SourceMap) -> Diagnostic:
         parent = loc[:-1]
         where = _dotted(parent) or "the workflow"
         return Diagnostic(smap.key(parent), f"missing field {loc[-1]!r} in {where}")
-    position = smap.value(loc) if smap.has(loc) else smap.key(loc)
+    ctx = error.get("ctx") or {}
+    position = smap.key(loc) if ctx.get("at_key") or not smap.has(loc) else smap.value(loc)
+    if kind == PROBLEM:
+        return Diagnostic(position, ctx["message"], ctx["hint"])
     if kind in ("enum", "literal_error", UNKNOWN_WORD):
         return _unknown_word(error, loc, position)
     message = _clean(error["msg"])

@@ -12,7 +12,7 @@ import os
 from pydantic import ValidationError
 
 from flowrun.errors import Diagnostic, Position, WorkflowError
-from flowrun.graph import build_plan
+from flowrun.graph import plan_for
 from flowrun.load.diagnose import from_validation_error
 from flowrun.load.dotenv import parse_dotenv
 from flowrun.load.find import MAX_FILE_BYTES, find_workflow, read_workflow
@@ -61,7 +61,7 @@ def _load_text(data: bytes | str, file: str) -> Workflow:
     if problems:
         raise WorkflowError(problems)
     workflow.attach(path=file, source=smap, dotenv=dotenv)
-    workflow._plan = build_plan(workflow)
+    workflow._plan = plan_for(workflow)
     return workflow
 
 

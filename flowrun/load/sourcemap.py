@@ -22,6 +22,9 @@ class SourceMap:
         self._data = data
         self._keys: dict[Path, tuple[int, int]] = {}
         self._values: dict[Path, tuple[int, int]] = {}
+        #: for a text value written on one line exactly as it reads (plain, or quoted without escapes):
+        #: the line and column of its first character
+        self._texts: dict[Path, tuple[int, int]] = {}
 
     def _ensure(self) -> None:
         if self._data is None:
@@ -30,7 +33,7 @@ class SourceMap:
         from flowrun.load.yamlnodes import read_yaml
 
         _, full = read_yaml(data, self.file, positions=True)
-        self._keys, self._values = full._keys, full._values
+        self._keys, self._values, self._texts = full._keys, full._values, full._texts
 
     @property
     def keys(self) -> dict[Path, tuple[int, int]]:
@@ -59,6 +62,18 @@ class SourceMap:
     def value(self, path: Path) -> Position:
         """Position of the value at ``path`` (or of the nearest parent we know)."""
         return self._nearest(self.values, path)
+
+    def inside(self, path: Path, offset: int) -> Position:
+        """Position of character ``offset`` of the text value at ``path``.
+
+        Known for a value written on one line as it reads; otherwise (a block
+        scalar, an escape, a folded line) the position of the value itself.
+        """
+        self._ensure()
+        hit = self._texts.get(tuple(path))
+        if hit is None:
+            return self.value(path)
+        return Position(self.file, hit[0], hit[1] + offset)
 
     def has(self, path: Path) -> bool:
         return tuple(path) in self.values

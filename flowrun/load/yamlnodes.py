@@ -187,6 +187,15 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
         if smap is not None:
             smap._values[child_path() if stack else ()] = (mark.line + 1, mark.column + 1)
 
+    def note_text(event: Any) -> None:
+        """Where a one-line scalar's text starts, if the file holds it as it reads (no escape, no tag)."""
+        start, end = event.start_mark, event.end_mark
+        if smap is None or start.line != end.line:
+            return
+        width, length = end.column - start.column, len(event.value)
+        if (not event.style and width == length) or (event.style in ("'", '"') and width == length + 2):
+            smap._texts[child_path() if stack else ()] = (start.line + 1, start.column + 1 + (width != length))
+
     def merge(top: _Frame, value: Any, mark: Any) -> None:
         assert isinstance(top.container, dict) and top.explicit is not None
         for source in value if isinstance(value, list) else [value]:
@@ -268,6 +277,7 @@ def _compose(parser: Any, file: str, smap: SourceMap | None) -> Any:  # noqa: C9
                 value = event.value  # quoted scalars, and keys: text as spelled (`1:` is "1")
             if not is_key:
                 note_value(mark)
+                note_text(event)
             merge_key = is_key and not event.style and event.value == "<<"
             attach(value, 1, mark, event.anchor, merge_key)
             continue

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-
 from flowrun.spec.instance import StepInstance
+from flowrun.spec.matrix import label
 from flowrun.spec.model import Defaults, Step, Workflow
 
 __all__ = ["StepInstance", "apply_defaults", "expand", "instance_name"]
@@ -13,10 +12,10 @@ _DEFAULTABLE = ("shell", "workdir", "timeout", "kill_signal", "kill_grace", "ret
 
 
 def instance_name(base: str, values: dict[str, str]) -> str:
-    """``build[os=linux,py=3.11]`` (matrix names in the order the file wrote them)."""
+    """``build[os=linux,py=3.11]``: the matrix's own variables first, then those an ``include`` added."""
     if not values:
         return base
-    return base + "[" + ",".join(f"{k}={v}" for k, v in values.items()) + "]"
+    return f"{base}[{label(values)}]"
 
 
 def apply_defaults(step: Step, defaults: Defaults) -> Step:
@@ -39,11 +38,10 @@ def expand(workflow: Workflow) -> list[StepInstance]:
     out: list[StepInstance] = []
     for base, raw in workflow.steps.items():
         step = apply_defaults(raw, workflow.defaults)
-        if not step.matrix:
+        if not step.matrix.combinations:
             out.append(StepInstance(base, base, step))
             continue
-        names = list(step.matrix)
-        for combo in itertools.product(*(step.matrix[n] for n in names)):
-            values = dict(zip(names, combo, strict=True))
-            out.append(StepInstance(instance_name(base, values), base, step, values))
+        # a variable a combination lacks is left out: the instance's environment does not have it
+        out.extend(StepInstance(instance_name(base, values), base, step, dict(values))
+                   for values in step.matrix.combinations)
     return out

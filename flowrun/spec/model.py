@@ -10,7 +10,6 @@ import os
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,14 +31,14 @@ from flowrun.spec.fields import (
     Bool,
     Duration,
     EnvMap,
-    MatrixValue,
     SignalNumber,
     StepName,
     Text,
     Timeout,
-    distinct_values,
     scalar_text,
 )
+from flowrun.spec.matrix import EMPTY, Matrix, check_secret_variables
+from flowrun.spec.params import Params
 from flowrun.spec.scalars import SpelledBool
 from flowrun.spec.service import Ready
 from flowrun.spec.words import unknown_word
@@ -215,9 +214,7 @@ class Step(_StepFields):
         BeforeValidator(_lock),
         WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
     ] = Field(default_factory=list)
-    matrix: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
-                 Annotated[list[MatrixValue], Field(min_length=1), AfterValidator(distinct_values)]] = Field(
-        default_factory=dict)
+    matrix: Matrix = Field(default_factory=lambda: EMPTY)  # spec/matrix.py: variables, include, exclude
     service: Bool | None = None
     ready: Ready | None = None
 
@@ -265,7 +262,11 @@ class Workflow(_Model):
     ] = Field(default_factory=list)
     defaults: Defaults = Field(default_factory=Defaults)
     secrets: list[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]] = Field(default_factory=list)
+    params: Params = Field(default_factory=dict)  # spec/params.py
     steps: dict[StepName, Step] = Field(min_length=1)
+    handlers: Handlers | None = None
+
+    _secret_matrix = model_validator(mode="after")(check_secret_variables)  # spec/matrix.py
 
     # Attached by the loader: where the file is, its key positions, dotenv values.
     _path: str = PrivateAttr(default="")
@@ -306,6 +307,10 @@ class Locator(Protocol):
 
     def value(self, path: tuple[str | int, ...]) -> Position: ...
 
+    def inside(self, path: tuple[str | int, ...], offset: int) -> Position:
+        """Where character ``offset`` of the text value at ``path`` is (the value itself, if not known)."""
+        ...
+
 
 class _NoSource:
     def __init__(self, file: str) -> None:
@@ -316,3 +321,11 @@ class _NoSource:
 
     def value(self, path: tuple[str | int, ...]) -> Position:
         return Position(self.file)
+
+    def inside(self, path: tuple[str | int, ...], offset: int) -> Position:
+        return Position(self.file)
+
+
+from flowrun.spec.handlers import Handlers  # noqa: E402 - handlers are steps: the module builds on Step
+
+Workflow.model_rebuild()

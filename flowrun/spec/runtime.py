@@ -17,9 +17,12 @@ __all__ = [
     "FileOut",
     "ReadyProbe",
     "RetryPolicy",
+    "RunParam",
     "RunStep",
     "RunWorkflow",
     "TextIn",
+    "params_data",
+    "params_from_data",
     "step_data",
     "step_from_data",
 ]
@@ -93,6 +96,38 @@ class RunStep:
     ready: ReadyProbe | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunParam:
+    """A declared parameter (the fields of ``spec.params.Param``)."""
+
+    default: str | None = None
+    required: bool = False
+    choices: list[str] | None = None
+    description: str | None = None
+
+
+def params_data(params: Any) -> dict[str, dict[str, Any]]:
+    """Declared parameters (``spec.params.Param`` or ``RunParam``) as JSON-ready data; defaults left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, param in params.items():
+        item: dict[str, Any] = {}
+        if param.default is not None:
+            item["default"] = param.default
+        if param.required:
+            item["required"] = True
+        if param.choices is not None:
+            item["choices"] = list(param.choices)
+        if param.description is not None:
+            item["description"] = param.description
+        out[name] = item
+    return out
+
+
+def params_from_data(data: dict[str, dict[str, Any]]) -> dict[str, RunParam]:
+    """The inverse of ``params_data``."""
+    return {name: RunParam(**item) for name, item in data.items()}
+
+
 @dataclass
 class RunWorkflow:
     """The workflow-level fields a run reads; ``steps`` maps each step name to its (first) instance's step."""
@@ -106,6 +141,8 @@ class RunWorkflow:
     dotenv_values: dict[str, str]
     secrets: list[str]
     steps: dict[str, RunStep]
+    #: ``params:``, by name (what ``spec.bindings.resolve_params`` reads)
+    params: dict[str, RunParam] = field(default_factory=dict)
     _plan: Any = None
 
 

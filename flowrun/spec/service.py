@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from flowrun.spec.addresses import check_http, check_tcp, split_host_port
+from flowrun.spec.expressions import has_expression
 from flowrun.spec.fields import ArgText, Duration, Text, Timeout
 
 __all__ = ["PROBES", "Ready", "split_host_port"]
@@ -16,35 +17,13 @@ __all__ = ["PROBES", "Ready", "split_host_port"]
 PROBES = ("tcp", "http", "cmd", "run", "log")
 
 
-def split_host_port(address: str) -> tuple[str, int]:
-    """``127.0.0.1:5432``, ``localhost:80`` or ``[::1]:80`` → (host, port); ValueError if it is neither."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:5432, got {address!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ValueError(f"port {number} is outside 1-65535")
-    return host, number
-
-
 def _tcp(value: str) -> str:
-    split_host_port(value)
-    return value
+    # an address with ${{ params.N }} is checked with the values (graph: the defaults; a run: what it was given)
+    return value if has_expression(value) else check_tcp(value)
 
 
 def _http(value: str) -> str:
-    url = urllib.parse.urlsplit(value)
-    if url.scheme == "https":
-        raise ValueError("https probes are not supported: probe the port with tcp:, or use cmd: [curl, -fsk, URL]")
-    if url.scheme != "http" or not url.hostname:
-        raise ValueError(f"expected a URL such as http://127.0.0.1:8000/health, got {value!r}")
-    try:
-        url.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError as exc:
-        raise ValueError(f"bad port in {value!r}: {exc}") from None
-    return value
+    return value if has_expression(value) else check_http(value)
 
 
 def _regex(value: str) -> str:

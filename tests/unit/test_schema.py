@@ -36,3 +36,29 @@ def test_schema_rejects_misspelt_key() -> None:
 
 def test_there_are_examples() -> None:
     assert len(WORKFLOWS) >= 3
+
+
+MATRIX = {
+    "fruit": ["apple", "pear"], "animal": ["cat", "dog"], "version": [1.10, 12, True],
+    "include": [{"color": "green"}, {"color": "pink", "animal": "cat"}, {"fruit": "banana", "n": 1, "ok": False}],
+    "exclude": [{"fruit": "pear", "animal": "dog"}],
+}
+
+
+def test_schema_accepts_matrix_include_and_exclude() -> None:
+    jsonschema.validate({"steps": {"a": {"run": "x", "matrix": MATRIX}}}, json_schema())
+    jsonschema.validate({"steps": {"a": {"run": "x", "matrix": {"include": [{"site": "a"}]}}}}, json_schema())
+
+
+@pytest.mark.parametrize("matrix", [
+    {"os": ["linux"], "include": {"os": "mac"}},  # not a list
+    {"os": ["linux"], "include": [["os", "mac"]]},  # an entry that is not a mapping
+    {"os": ["linux"], "include": [{"os": ["mac"]}]},  # a value that is not a scalar
+    {"os": ["linux"], "exclude": [{}]},  # an empty entry
+    {"os": ["linux"], "include": [{"bad-name": 1}]},
+    {"bad-name": ["linux"]},
+    {"os": "linux"},  # a variable takes a list
+])
+def test_schema_rejects_malformed_matrices(matrix: dict[str, object]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"steps": {"a": {"run": "x", "matrix": matrix}}}, json_schema())
