@@ -56,6 +56,8 @@ class RunStarted:
     jobs: int
     #: when the run started (reporters get the event after the first steps have started)
     at: float | None = None
+    #: the parameters' values for this run (SPEC §9), secrets masked
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,9 @@ SERVICE_MARK = " (service)"
 
 
 def label(plan: Plan, name: str) -> str:
-    """A step's name, marked when it is a service."""
+    """A step's name, marked when it is a service or a handler."""
+    if name in plan.handlers:
+        return name + " (handler)"
     return name + SERVICE_MARK if plan.instances[name].step.service else name
 
 

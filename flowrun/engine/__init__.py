@@ -43,6 +43,9 @@ async def arun(
     """Run ``workflow`` inside a running event loop; see ``run``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    from flowrun.spec.bindings import resolve_params
+
+    params = resolve_params(workflow.params, params or {})  # every mistake is a UsageError before anything runs
     plan = plan_for(workflow)
     # the loaded workflow lives as long as the run: keep the cyclic GC off it
     gc.freeze()
@@ -59,7 +62,7 @@ async def arun(
     own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
                             workflow_file=workflow.path or None, private=True)
     reporter: Reporter = Reporters([logs, *reporters, own_report])
-    secrets = secret_values(workflow)
+    secrets = secret_values(workflow) + [params[n] for n in workflow.secrets if params.get(n)]
 
     mask: Callable[[str], str] = str
     if secrets:

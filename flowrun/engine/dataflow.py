@@ -132,6 +132,12 @@ class DataFlow:
             return str(why)
         return None
 
+    def render_text(self, text: str) -> str:
+        """``text`` with its ``${{ params.N }}`` rendered (workflow env, probe addresses: no outputs there)."""
+        from flowrun.spec.expressions import parse
+
+        return self._value(parse(text))
+
     def _value(self, template: Template) -> str:
         from flowrun.spec.expressions import render
 

@@ -107,9 +107,11 @@ class Prober:
 
     def __init__(
         self, ready: ReadySpec, on_ready: Callable[[], None], *, executor: Executor,
-        probe_spec: Callable[[], LaunchSpec],
+        probe_spec: Callable[[], LaunchSpec], address: str | None = None,
     ) -> None:
         self.ready = ready
+        #: the tcp/http address, ``${{ params.N }}`` rendered
+        self.address = address if address is not None else (ready.tcp or ready.http or "")
         self.kind = ready.probe
         self.on_ready, self.executor, self.probe_spec = on_ready, executor, probe_spec
         self.last = ""  # why the last try failed, for "not ready within ..."
@@ -166,7 +168,7 @@ class Prober:
             spec.kill_signal = int(signal.SIGKILL)  # a probe keeps no state: its whole group goes at once
             self._process = self.executor.launch(PipelineSpec((spec,)), _ProcessSink(self))
             return
-        probe = _tcp(self.ready.tcp) if self.ready.tcp is not None else _http(self.ready.http or "")
+        probe = _tcp(self.address) if self.kind == "tcp" else _http(self.address)
         self._task = self._loop.create_task(asyncio.wait_for(probe, self.ready.probe_timeout))
         self._task.add_done_callback(self._socket_ended)
 

@@ -72,6 +72,9 @@ class Scheduler:
         #: outputs, $FLOWRUN_RESULTS and ${{ }} values (SPEC §9)
         self.dataflow = DataFlow(plan, log_dir or workflow.base_dir, params or {}, mask)
         self.base_env = base_env(workflow)
+        for key, value in workflow.env.items():
+            if "${{" in value:  # ${{ params.N }}: the same for every step
+                self.base_env[key] = self.dataflow.render_text(value)
         self.base_env.update(params or {})  # above the workflow env, below a step's (SPEC §9)
         self.base_env[RESULTS_VAR] = self.dataflow.results_path
         self.base_dir = workflow.base_dir
@@ -98,7 +101,7 @@ class Scheduler:
         self._done = loop.create_future()
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
-                                      self.result.log_dir, self.jobs, self.result.started))
+                                      self.result.log_dir, self.jobs, self.result.started, self.dataflow.params))
         self.interrupts.arm(loop)
         try:
             try:

@@ -92,7 +92,7 @@ class ServiceKeeper:
     # -- the scheduler tells ---------------------------------------------
     def launched(
         self, name: str, attempt: int, started: float, *, executor: Executor, probe_spec: Callable[[], LaunchSpec],
-        on_ready: Callable[[], None], on_not_ready: Callable[[], None],
+        on_ready: Callable[[], None], on_not_ready: Callable[[], None], render: Callable[[str], str] = str,
     ) -> None:
         """An attempt's process started: probe it, and give up on it after ``ready.timeout``."""
         life = self.lives[name]
@@ -103,7 +103,9 @@ class ServiceKeeper:
         if life.ready is None:  # ready as soon as it has started
             loop.call_soon(on_ready)
             return
-        life.prober = Prober(life.ready, on_ready, executor=executor, probe_spec=probe_spec)
+        address = life.ready.tcp or life.ready.http
+        life.prober = Prober(life.ready, on_ready, executor=executor, probe_spec=probe_spec,
+                             address=render(address) if address and "${{" in address else address)
         life.deadline = loop.call_later(life.ready.timeout, self._not_ready, life, on_not_ready)
         life.prober.start()
 

@@ -60,7 +60,8 @@ class Supervisor:
         self.scheduler.result.steps[name].ready_after = None
         self.keeper.launched(
             name, unit.attempt, now, executor=self.scheduler.executor, probe_spec=partial(self._probe_spec, name),
-            on_ready=partial(self._ready, name, unit.attempt), on_not_ready=partial(self._not_ready, unit))
+            on_ready=partial(self._ready, name, unit.attempt), on_not_ready=partial(self._not_ready, unit),
+            render=self.scheduler.dataflow.render_text)
 
     def _probe_spec(self, name: str) -> LaunchSpec:
         """A ``cmd``/``run`` probe: the service's environment and folder, bounded by ``probe_timeout``."""
@@ -85,6 +86,7 @@ class Supervisor:
             if after is None:  # that attempt is over, or nothing needs it any more
                 return
             s.result.steps[name].ready_after = after
+            s.dataflow.collect(name, attempt)  # what it wrote to $FLOWRUN_OUTPUT before it was ready
             s.outbox.append(ServiceReady(name, attempt, now, after))
             s._apply(s.state.service_ready(name))
             s._pump()

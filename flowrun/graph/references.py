@@ -31,14 +31,9 @@ __all__ = ["check_references"]
 Path = tuple[str | int, ...]
 
 _STEPS, _PARAMS = len("steps."), len("params.")
-#: fields never substituted, and the hint for each
+#: the hints for fields never substituted: a script or condition, a path or text
 _SHELL_HINT = 'set env: {{V: "{expr}"}} and use $V'
 _PATH_HINT = "expressions work in env: values, cmd: items and probe addresses only"
-_PLAIN_FIELDS: dict[Path, str] = {
-    ("run",): _SHELL_HINT, ("if",): _SHELL_HINT, ("ready", "run"): _SHELL_HINT,
-    ("workdir",): _PATH_HINT, ("stdin", "text"): _PATH_HINT, ("stdin", "file"): _PATH_HINT,
-    ("stdout", "file"): _PATH_HINT, ("stderr", "file"): _PATH_HINT,
-}
 
 
 def check_references(workflow: Workflow, by_base: Mapping[str, list[str]]) -> list[Diagnostic]:
@@ -69,24 +64,46 @@ class _Checker:
 
     def step(self, at: Path, reader: str | None, step: Any) -> None:
         """One step's (``reader``) or handler's (None) values."""
+        # a plain test first: a file of 10,000 steps without ${{ pays only these
         for key, value in step.env.items():
-            self.value((*at, "env", key), value, reader)
+            if OPEN in value:
+                self.value((*at, "env", key), value, reader)
         for i, item in enumerate(step.cmd or ()):
-            self.value((*at, "cmd", i), item, reader)
+            if OPEN in item:
+                self.value((*at, "cmd", i), item, reader)
+        run, condition, workdir = step.run, step.if_, step.workdir
+        if run is not None and OPEN in run:
+            self.plain((*at, "run"), run, _SHELL_HINT)
+        if condition is not None and OPEN in condition:
+            self.plain((*at, "if"), condition, _SHELL_HINT)
+        if workdir is not None and OPEN in workdir:
+            self.plain((*at, "workdir"), workdir, _PATH_HINT)
+        if step.stdin is not None or step.stdout is not None or step.stderr is not None:
+            self.streams(at, step)
         ready = getattr(step, "ready", None)
         if ready is not None:
-            for kind in ("tcp", "http"):
-                address = getattr(ready, kind)
-                if address is not None and has_expression(address):
-                    self.address((*at, "ready", kind), kind, address)
-            for i, item in enumerate(ready.cmd or ()):
-                self.plain((*at, "ready", "cmd", i), item, _PATH_HINT)
-        for field, hint in _PLAIN_FIELDS.items():
-            value: Any = step
-            for name in field:
-                value = getattr(value, "if_" if name == "if" else name, None)
-            if isinstance(value, str):
-                self.plain((*at, *field), value, hint)
+            self.ready((*at, "ready"), ready)
+
+    def streams(self, at: Path, step: Any) -> None:
+        for stream in ("stdin", "stdout", "stderr"):
+            value = getattr(step, stream)
+            if value is not None and not isinstance(value, str):
+                key = "text" if hasattr(value, "text") else "file"
+                text = getattr(value, key)
+                if OPEN in text:
+                    self.plain((*at, stream, key), text, _PATH_HINT)
+
+    def ready(self, at: Path, ready: Any) -> None:
+        """A service's probe: its address takes parameters; its command is never substituted."""
+        for kind in ("tcp", "http"):
+            address = getattr(ready, kind)
+            if address is not None and has_expression(address):
+                self.address((*at, kind), kind, address)
+        if ready.run is not None and OPEN in ready.run:
+            self.plain((*at, "run"), ready.run, _SHELL_HINT)
+        for i, item in enumerate(ready.cmd or ()):
+            if OPEN in item:
+                self.plain((*at, "cmd", i), item, _PATH_HINT)
 
     # -- values that take expressions ------------------------------------------------------------
 

@@ -175,7 +175,7 @@ def _sets_a_secret(workflow: Any, plan: Plan) -> bool:
     secrets = set(workflow.secrets)
     if not secrets:
         return False
-    if any(name in secrets and param.default is not None for name, param in workflow.params.items()):
+    if any(name in secrets and param.default for name, param in workflow.params.items()):
         return True  # a parameter reaches steps as the variable of its name: its default is its value
     return bool(secrets & set(workflow.env)) or any(secrets & set(inst.step.env) for inst in plan.instances.values())
 

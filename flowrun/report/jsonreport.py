@@ -105,6 +105,7 @@ def _run_document(record: RunRecord) -> dict[str, object]:
         "log_dir": record.log_dir,
         "counts": record.counts(),
         "critical_path": record.critical_path,
+        "params": record.params,
     }
 
 

@@ -114,6 +114,8 @@ class RunRecord:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     #: see ``critical_path``; empty when the dependencies were not given
     critical_path: list[str] = field(default_factory=list)
+    #: the parameters' values (SPEC §9)
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -187,7 +189,8 @@ class RunRecorder:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.record = RunRecord(event.workflow, event.run_id, event.at or time.time(), self.workflow_file,
-                                    event.log_dir, event.jobs, steps={n: StepRecord(n) for n in event.steps})
+                                    event.log_dir, event.jobs, steps={n: StepRecord(n) for n in event.steps},
+                                    params=dict(event.params))
             return
         record = self.record
         if record is None:

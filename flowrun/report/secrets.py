@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from flowrun.events import OutputChunk, RunFinished, SchedulerNote, StepFinished, StepStarted
+from flowrun.events import OutputChunk, RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted
 from flowrun.report.base import Event, Reporter
 
 __all__ = ["MASK", "Masker", "masked"]
@@ -64,6 +64,8 @@ class Masker:
                 event.outputs = {k: self.mask_text(v) for k, v in event.outputs.items()}
         elif isinstance(event, StepStarted):
             event = dataclasses.replace(event, command=self.mask_text(event.command))
+        elif isinstance(event, RunStarted) and event.params:
+            event = dataclasses.replace(event, params={k: self.mask_text(v) for k, v in event.params.items()})
         elif isinstance(event, SchedulerNote):
             event = dataclasses.replace(event, message=self.mask_text(event.message))
         elif isinstance(event, RunFinished):  # what leftovers wrote after their step ended

@@ -87,7 +87,7 @@ def _short_form(value: object) -> object:
 
 ParamName = Annotated[str, StringConstraints(pattern=PARAM_NAME_PATTERN)]
 _SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
-_ParamSpec = Annotated[Param, BeforeValidator(_short_form), WithJsonSchema({"anyOf": [
+_PARAM_SCHEMA: dict[str, Any] = {"anyOf": [
     {**_SCALAR, "description": "the default"},
     {"type": "null"},
     {"type": "object", "additionalProperties": False, "properties": {
@@ -96,6 +96,9 @@ _ParamSpec = Annotated[Param, BeforeValidator(_short_form), WithJsonSchema({"any
         "choices": {"type": "array", "items": _SCALAR, "minItems": 1},
         "description": {"type": "string"},
     }},
-]})]
+]}
+_ParamSpec = Annotated[Param, BeforeValidator(_short_form)]
 #: the ``params:`` mapping
-Params = dict[ParamName, _ParamSpec]
+Params = Annotated[dict[ParamName, _ParamSpec], WithJsonSchema({
+    "type": "object", "patternProperties": {PARAM_NAME_PATTERN: _PARAM_SCHEMA}, "additionalProperties": False,
+})]

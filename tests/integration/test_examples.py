@@ -43,3 +43,19 @@ def test_example_validates_and_runs(example: Path, tmp_path: Path) -> None:
 
 def test_there_are_examples_of_each_kind() -> None:
     assert Path("ci-package") in EXAMPLES and Path("services") in EXAMPLES and len(EXAMPLES) >= 5
+
+
+def test_the_release_example_passes_values_on_and_reports_a_failure(tmp_path: Path) -> None:
+    folder = copy_examples(tmp_path) / "release"
+    ok = cli(folder, "up", "--output", "plain", "-p", "version=1.2.3", "-p", "channel=stable", "--json", "ok.json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (folder / "dist" / "stable" / "greeter-1.2.3.txt").exists()
+    assert not (folder / "dist" / "greeter-1.2.3.txt").exists(), "finally cleaned up"
+    assert "published greeter-1.2.3.txt to stable" in ok.stdout
+    broken = cli(folder, "up", "--output", "plain", "-p", "version=2.0.0", "-p", "break=test")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "the release did not succeed (failed); failed: test" in broken.stdout
+    assert "cleaned up (failed)" in broken.stdout
+    assert not (folder / "dist" / "beta").exists(), "nothing was published"
+    bad = cli(folder, "up", "-p", "version=1.2.3", "-p", "chanel=stable")
+    assert bad.returncode == 2 and "did you mean 'channel'?" in bad.stderr

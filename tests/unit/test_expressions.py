@@ -57,7 +57,9 @@ def test_hostile_text_around_expressions_is_kept_byte_for_byte() -> None:
 
 def test_random_text_is_parsed_or_refused_with_an_offset_inside_it() -> None:
     rng = random.Random(20240601)
-    alphabet = ["$", "{", "}", "${{", "}}", " ", ".", "steps", "params", "outputs", "a", "1", "-", "[", "\n", "é"]
+    alphabet = ["$", "{", "}", "${{", "}}", " ", ".", "steps", "params", "outputs", "a", "1", "-", "[", "\n", "é",
+                "${{ params.a }}", "${{ steps.s.outputs.o }}", "params.b", "steps.x.y.outputs.z"]
+    parsed = refused = with_references = 0
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         try:
@@ -65,11 +67,15 @@ def test_random_text_is_parsed_or_refused_with_an_offset_inside_it() -> None:
         except ExpressionError as exc:
             assert 0 <= exc.offset <= len(text), (text, exc.offset)
             assert exc.message
+            refused += 1
             continue
+        parsed += 1
+        with_references += len(template) != sum(isinstance(p, Text) for p in template)
         # literal parts hold no "${{", and the template written out again parses to itself
         assert all("${{" not in p.text for p in template if isinstance(p, Text))
         again = render(template, _Echo(), lambda step, name: f"${{{{ steps.{step}.outputs.{name} }}}}")
         assert parse(again) == template, text
+    assert parsed > 300 and refused > 300 and with_references > 100, (parsed, refused, with_references)
 
 
 @pytest.mark.parametrize(("text", "offset", "message", "hint"), [
