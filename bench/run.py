@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import random
 import select
@@ -790,6 +791,42 @@ def case_services_50(ctx: Ctx) -> Plan:
     return Plan(variants, summarize)
 
 
+def case_outputs_10k(ctx: Ctx) -> Plan:
+    """N steps each setting an output and N readers of one each, against the same DAG passing nothing."""
+    n = 1000 if ctx.quick else 10_000
+
+    def workflow(folder: str, outputs: bool) -> Path:
+        steps: dict[str, dict[str, str]] = {}
+        for i in range(n):
+            write = f'echo "v={i}" >> "$FLOWRUN_OUTPUT"' if outputs else f"echo v={i} > /dev/null"
+            steps[f"w{i}"] = {"run": json.dumps(write)}
+        for i in range(n):
+            arg = f"${{{{ steps.w{i}.outputs.v }}}}" if outputs else str(i)
+            steps[f"r{i}"] = {"cmd": yaml_list(["true", arg]), "depends_on": f"[w{i}]"}
+        return write_flowrun(ctx.tmp / folder / "flowrun.yaml", steps, jobs=2)
+
+    variants = {"flowrun": rss_wrapped(up(ctx, workflow("outputs", True), 2)),
+                "floor": rss_wrapped(up(ctx, workflow("no-outputs", False), 2))}
+
+    def summarize(rounds: list[Round]) -> Row:
+        rss = [r["flowrun"].values["maxrss_kb"] / 1024 for r in rounds]
+        rss0 = [r["floor"].values["maxrss_kb"] / 1024 for r in rounds]
+        wall, wall0 = [r["flowrun"].wall for r in rounds], [r["floor"].wall for r in rounds]
+        return Row(
+            "outputs-10k" + (f" [{n}]" if ctx.quick else ""),
+            stat(rss, fmt_mb),
+            stat(rss0, fmt_mb),
+            stat(ratios(wall, wall0), fmt_x),
+            "< 150 MB (max); wall ≈ the same DAG without outputs",
+            verdict(bool(rss) and max(rss) < 150),
+            [f"{n} steps each writing one output, {n} steps each reading one (cmd item), -j 2; floor: the same "
+             "DAG, the same commands, no outputs; ratio column: wall against the floor's",
+             f"walls: {stat(wall, fmt_s)} against {stat(wall0, fmt_s)}"],
+        )
+
+    return Plan(variants, summarize, warmup=False, max_runs=3)
+
+
 def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         logs = list((folder / ".flowrun").glob(f"runs/*/{step}.log"))
@@ -881,6 +918,7 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "timeout": (case_timeout, False),
     "ready-latency": (case_ready_latency, False),
     "services-50": (case_services_50, False),
+    "outputs-10k": (case_outputs_10k, False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
 }

@@ -43,10 +43,12 @@ async def arun(
     """Run ``workflow`` inside a running event loop; see ``run``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
-    from flowrun.spec.bindings import resolve_params
+    from flowrun.spec.bindings import check_addresses, resolve_params
 
     params = resolve_params(workflow.params, params or {})  # every mistake is a UsageError before anything runs
     plan = plan_for(workflow)
+    if params:
+        check_addresses({inst.base: inst.step for inst in plan.instances.values()}, params)
     # the loaded workflow lives as long as the run: keep the cyclic GC off it
     gc.freeze()
     if targets:

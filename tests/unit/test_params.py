@@ -216,3 +216,17 @@ def test_other_templates_in_a_script_stay_text() -> None:
 def test_a_block_scalar_points_at_its_value() -> None:
     assert _errors("steps:\n  a:\n    env:\n      V: |\n        ${{ param.x }}\n    run: x\n") == [
         "wf.yaml:4:10: unknown name 'param' in an expression (expected 'steps' or 'params') — did you mean 'params'?"]
+
+
+def test_the_schema_takes_both_forms_and_refuses_bad_names_and_fields() -> None:
+    import jsonschema
+
+    from flowrun.spec.schema import json_schema
+
+    schema = json_schema()
+    good = {"a": "x", "b": 1.5, "c": True, "d": None,
+            "e": {"default": "x", "choices": ["x", 1], "required": False, "description": "d"}}
+    jsonschema.validate({"params": good, "steps": {"s": {"run": "x"}}}, schema)
+    for bad in ({"bad-name": "x"}, {"a": {"defualt": 1}}, {"a": [1]}, {"a": {"choices": []}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"params": bad, "steps": {"s": {"run": "x"}}}, schema)
