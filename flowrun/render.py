@@ -109,7 +109,21 @@ def to_plan_text(plan: Plan, jobs: int) -> str:
             lines.append(f"        {label(plan, m)}: {first}")
             if step.ready is not None:
                 lines.append(f"          ready: {step.ready.probe} {_probe_text(step.ready)}")
+            read = _outputs_read(step)
+            if read:
+                lines.append(f"          reads: {', '.join(read)}")
     return "\n".join(lines)
+
+
+def _outputs_read(step: object) -> list[str]:
+    """The outputs a step reads (``steps.S.outputs.N``), in the order its env values and cmd items name them."""
+    values = [v for v in (*step.env.values(), *(step.cmd or ())) if "${{" in v]  # type: ignore[attr-defined]
+    if not values:
+        return []
+    from flowrun.spec.expressions import OutputRef, parse, references
+
+    refs = [ref for v in values for ref in references(parse(v)) if isinstance(ref, OutputRef)]
+    return list(dict.fromkeys(f"steps.{ref.step}.outputs.{ref.name}" for ref in refs))
 
 
 def _probe_text(ready: object) -> str:

@@ -105,7 +105,7 @@ def run(workflow: Workflow, **options: object) -> RunResult:
     """Run a loaded workflow with the same engine as ``flowrun up``.
 
     Options: ``targets`` (step names; their dependencies come along), ``jobs``,
-    ``keep_going``, ``reporters`` (event consumers), ``executor``,
+    ``keep_going``, ``params`` (NAME → value; checked as ``-p`` is), ``reporters`` (event consumers), ``executor``,
     ``handle_signals`` (install SIGINT/SIGTERM/SIGHUP handlers; main thread only).
     """
     return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]

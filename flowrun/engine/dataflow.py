@@ -18,6 +18,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring  # the C encoder json.dumps uses for a str
 from typing import TYPE_CHECKING
 
 from flowrun.events import StepStatus
@@ -108,9 +109,13 @@ class DataFlow:
         from flowrun.report.logs import log_file_name
 
         self._file_name = log_file_name
+        self._prefixes: dict[str, str] = {}  # by step: its output files' path up to the attempt number
 
     def output_path(self, step: str, attempt: int) -> str:
-        return os.path.join(self.folder, f"{self._file_name(step)[:-4]}.{attempt}")
+        prefix = self._prefixes.get(step)
+        if prefix is None:
+            prefix = self._prefixes[step] = os.path.join(self.folder, self._file_name(step)[:-4]) + "."
+        return prefix + str(attempt)
 
     # -- before a start ----------------------------------------------------
     def render(self, spec: LaunchSpec, attempt: int) -> str | None:
@@ -164,16 +169,17 @@ class DataFlow:
         return None
 
     def ended(self, record: StepResult) -> None:
-        """Append the step's final state to ``$FLOWRUN_RESULTS``."""
+        """Append the step's final state to ``$FLOWRUN_RESULTS`` (one line, encoded by hand: once per step)."""
         outputs = self.outputs.get(record.name)
-        line = {
-            "name": record.name, "status": str(record.status), "exit_code": record.exit_code,
-            "attempts": record.attempts, "duration": None if record.duration is None else round(record.duration, 3),
-            "outputs": {k: self.mask(v) for k, v in outputs.items()} if outputs else {},
-        }
+        duration = record.duration
+        code = record.exit_code
+        line = (f'{{"name":{encode_basestring(record.name)},"status":"{record.status.value}",'
+                f'"exit_code":{"null" if code is None else code},"attempts":{record.attempts},'
+                f'"duration":{"null" if duration is None else round(duration, 3)},"outputs":'
+                + (json.dumps({k: self.mask(v) for k, v in outputs.items()}, ensure_ascii=False) if outputs else "{}"))
         if record.status is StepStatus.SKIPPED:
-            line["reason"] = self.mask(record.reason)
-        os.write(self._results, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape"))
+            line += f',"reason":{encode_basestring(self.mask(record.reason))}'
+        os.write(self._results, (line + "}\n").encode("utf-8", "surrogateescape"))
 
     def close(self) -> None:
         if self._results >= 0:

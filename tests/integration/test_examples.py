@@ -59,3 +59,13 @@ def test_the_release_example_passes_values_on_and_reports_a_failure(tmp_path: Pa
     assert not (folder / "dist" / "beta").exists(), "nothing was published"
     bad = cli(folder, "up", "-p", "version=1.2.3", "-p", "chanel=stable")
     assert bad.returncode == 2 and "did you mean 'channel'?" in bad.stderr
+
+
+def test_the_release_plan_shows_handlers_params_and_the_outputs_read(tmp_path: Path) -> None:
+    folder = copy_examples(tmp_path) / "release"
+    plan = cli(folder, "up", "--dry-run", "-p", "version=3.1.4").stdout
+    assert "reads: steps.stamp.outputs.artifact" in plan
+    assert "finally (handler): python3 release.py clean" in plan
+    assert "version=3.1.4" in plan and "channel=beta" in plan
+    listed = cli(folder, "list").stdout
+    assert "on_failure (handler)" in listed and "channel  default beta   beta, stable" in listed

@@ -141,3 +141,16 @@ def test_the_json_report_records_the_parameters(tmp_path: Path) -> None:
     result = cli(tmp_path, "up", "--output", "plain", "-p", "version=2.0.0", "--json", "r.json")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "r.json").read_text())["params"] == {"version": "2.0.0", "channel": "beta"}
+
+
+def test_the_html_report_lists_parameters_and_outputs(tmp_path: Path) -> None:
+    write(tmp_path, """
+        params: {version: {default: 0.1.0}}
+        steps:
+          stamp: {run: 'echo "tag=<v${version}>" >> $FLOWRUN_OUTPUT'}
+    """)
+    result = cli(tmp_path, "up", "--output", "plain", "-p", "version=9.9", "--html", "r.html")
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<h3>Parameters</h3>" in page and "<code>9.9</code>" in page
+    assert "<h3>Outputs</h3>" in page and "<code>&lt;v9.9&gt;</code>" in page, "values are escaped"
