@@ -67,6 +67,9 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
     up.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="give the parameter NAME a value (repeatable; the last one given wins)")
+    up.add_argument("--force", action="store_true", help="run steps with sources: even when nothing changed")
+    up.add_argument("--resume", action="store_true",
+                    help="the last recorded run's selection and parameters again; what succeeded then is cached")
 
 
 def _graph_arguments(graph: argparse.ArgumentParser) -> None:
@@ -82,6 +85,13 @@ def _logs_arguments(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
 
 
+def _history_arguments(history: argparse.ArgumentParser) -> None:
+    _with_file(history)
+    history.add_argument("step", nargs="?", metavar="STEP", help="show this step across runs")
+    history.add_argument("--json", action="store_true", help="print a JSON document")
+    history.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N runs (default: 20)")
+
+
 _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "up": ("run the workflow, or only the named steps and what they need", _up_arguments),
     "validate": ("check the file and graph; print every error", _with_file),
@@ -89,6 +99,7 @@ _SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] =
     "graph": ("the DAG as a tree, Mermaid or Graphviz dot", _graph_arguments),
     "schema": ("the JSON Schema of the workflow file (for editors)", lambda p: None),
     "logs": ("logs of the last run (or --run ID)", _logs_arguments),
+    "history": ("past runs, or one step across runs", _history_arguments),
 }
 
 
@@ -216,6 +227,24 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return print_logs(workflow.base_dir, step=args.step, run_id=args.run, follow=args.follow)
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    from flowrun.engine.history_query import history_view
+    from flowrun.load import find_workflow
+
+    view = history_view(os.path.dirname(os.path.abspath(find_workflow(args.file))), args.step, args.limit)
+    if args.json:
+        print(json.dumps(view.document, indent=2))
+        if view.message:
+            print(f"flowrun: {view.message}", file=sys.stderr)
+    elif view.message:
+        print(view.message)
+    else:  # columns on a terminal too: a rich table in 80 columns would cut the run ids `logs --run` takes
+        _print_columns([view.headers, *view.rows])
+    if view.note and not args.json:
+        print(view.note)
+    return 0
+
+
 def _output_mode(args: argparse.Namespace) -> str:
     if args.output != "auto":
         return str(args.output)
@@ -235,7 +264,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
 
     given = parse_assignments(args.param)  # a malformed -p is exit 2 before the file is read
+    if args.resume and (args.param or args.steps):
+        raise UsageError("--resume repeats the last run's steps and parameters: give neither STEP nor -p with it")
     workflow = load_for_run(find_workflow(args.file))  # a file unchanged since its last run skips yaml/pydantic
+    if args.resume:
+        from flowrun.engine.recording import last_selection
+
+        args.steps, given = last_selection(workflow)  # exit 2 when no run is recorded
     plan = plan_for(workflow)
     if args.steps:
         plan = plan.select(args.steps)
@@ -259,7 +294,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
                                     dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters,
-                 params=params)
+                 params=params, force=args.force, resume=args.resume)
     return result.exit_code()
 
 
@@ -281,6 +316,7 @@ _COMMANDS = {
     "graph": _cmd_graph,
     "schema": _cmd_schema,
     "logs": _cmd_logs,
+    "history": _cmd_history,
 }
 
 

@@ -39,12 +39,18 @@ async def arun(
     handle_signals: bool = True,
     run_id: str | None = None,
     params: Mapping[str, str] | None = None,
+    force: bool = False,
+    resume: bool = False,
 ) -> RunResult:
     """Run ``workflow`` inside a running event loop; see ``run``."""
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
     from flowrun.spec.bindings import check_addresses, resolve_params
 
+    if resume and not targets and not params:
+        from flowrun.engine.recording import last_selection
+
+        targets, params = last_selection(workflow)
     params = resolve_params(workflow.params, params or {})  # every mistake is a UsageError before anything runs
     plan = plan_for(workflow)
     if params:
@@ -70,17 +76,26 @@ async def arun(
     if secrets:
         reporter = Masker(secrets, reporter)
         mask = reporter.mask_text
+    from flowrun.engine.recording import open_history, record_run, steering
+
+    history = open_history(workflow.base_dir)
+    durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
     scheduler = Scheduler(
         workflow, plan, executor, reporter,
         run_id=run_id, jobs=chosen, keep_going=keep_going,
         log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
-        params=params, mask=mask,
+        params=params, mask=mask, incremental=incremental, durations=durations,
     )
     try:
-        return await scheduler.run()
+        result = await scheduler.run()
     finally:
         logs.close()
         gc.unfreeze()
+    if history is not None:
+        record_run(history, result, workflow_file=workflow.path, targets=list(targets), params=params,
+                   incremental=scheduler.incremental, outputs=scheduler.dataflow.outputs, mask=mask)
+        history.close()
+    return result
 
 
 def secret_values(workflow: Workflow) -> list[str]:

@@ -1,15 +1,22 @@
-"""``if:`` conditions: each runs as a process of its own before its step's unit launches.
+"""What may end a unit before its processes start: ``if:`` conditions, a value it cannot be given, its cache.
 
-A condition that fails skips its step and the steps the step pipes into; the
-rest of the unit still starts. The scheduler hands a unit here only when it has
-a condition left to run, or was stopped while one ran.
+Each ``if:`` runs as a process of its own before its step's unit launches. A
+condition that fails skips its step and the steps the step pipes into; the rest
+of the unit still starts. The scheduler hands a unit here only when it has a
+condition left to run, or was stopped while one ran. A unit that cannot be
+given an output it reads fails, and one that is up to date (SPEC §10) ends
+``cached``, without starting: both end on the next loop turn, outside the loop
+that was starting it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import launch_spec
+from flowrun.engine.status import Statuses
 from flowrun.engine.units import Sink, Unit, condition_failed
 from flowrun.events import StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineSpec
@@ -69,3 +76,26 @@ class Checks:
                     out.append(consumer)
                     todo.append(consumer)
         return out
+
+    def cannot_start(self, unit: Unit, name: str, why: str) -> None:
+        """A member cannot be given what it reads: the unit fails before any of its processes start."""
+        s = self.scheduler
+        now = time.time()
+        statuses: Statuses = {m: (StepStatus.FAILED, None, why if m == name else f"{name!r} could not start ({why})")
+                              for m in unit.running}
+        for m in unit.running:
+            record = s.result.steps[m]
+            record.attempts = unit.attempt
+            record.started = record.started or now
+        asyncio.get_running_loop().call_soon(self._end_unstarted, unit, statuses, now)
+
+    def cached(self, unit: Unit, statuses: Statuses) -> None:
+        """The unit's step is up to date (SPEC §10): it ends ``cached`` without starting."""
+        asyncio.get_running_loop().call_soon(self._end_unstarted, unit, statuses, time.time())
+
+    def _end_unstarted(self, unit: Unit, statuses: Statuses, now: float) -> None:
+        s = self.scheduler
+        try:
+            s._finish_unit(unit, statuses, now)  # type: ignore[arg-type]
+        finally:
+            s.flush()

@@ -28,6 +28,7 @@ from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
 from flowrun.report.base import Event, Reporter
 
 if TYPE_CHECKING:
+    from flowrun.engine.incremental import Incremental
     from flowrun.spec.model import Workflow
 
 __all__ = ["Scheduler"]
@@ -61,10 +62,12 @@ class Scheduler:
         targets: Iterable[str] = (),
         params: Mapping[str, str] | None = None,
         mask: Callable[[str], str] = str,
+        incremental: Callable[[Scheduler], Incremental] | None = None,
+        durations: dict[str, float] | None = None,
     ) -> None:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
         self.run_id, self.jobs = run_id, max(1, jobs)
-        self.state = RunState(plan, keep_going=keep_going)
+        self.state = RunState(plan, keep_going=keep_going, durations=durations)
         self.result = RunResult(workflow.name or workflow.path, run_id, log_dir=log_dir)
         for name in plan.order:
             path = log_path(name) if callable(log_path) else None
@@ -86,6 +89,8 @@ class Scheduler:
         self.outbox: list[Event] = []
         self._locks: dict[int, frozenset[str]] = {}  # by pipeline index
         self._any_locks = any(inst.step.lock for inst in plan.instances.values())
+        #: steps with sources:/outputs: and --resume (SPEC §10): only when the run has any
+        self.incremental = incremental(self) if incremental is not None else None
         #: the handlers of SPEC §9: the plan's last units
         self._first_hook = len(plan.pipelines) - len(plan.handlers)
         self.finale = Finale(self) if plan.handlers else None
@@ -200,8 +205,10 @@ class Scheduler:
         for spec in specs:
             why = render(spec, unit.attempt)
             if why is not None:  # an output it reads was not set: it cannot start
-                self._cannot_start(unit, spec.name, why)
+                self.checks.cannot_start(unit, spec.name, why)
                 return
+        if self.incremental is not None and len(specs) == 1 and self.incremental.cached(unit, specs[0]):
+            return
         if not unit.slots:  # a service: its own timeout only; the workflow deadline stops it by the stop rule
             specs[0].timeout = self.plan.instances[unit.running[0]].step.timeout
         elif unit.hook:
@@ -272,23 +279,6 @@ class Scheduler:
         self.outbox += started
         self._check_done()
 
-    def _cannot_start(self, unit: Unit, name: str, why: str) -> None:
-        """A member cannot be given what it reads: the unit fails before any of its processes start."""
-        now = time.time()
-        statuses: Statuses = {m: (StepStatus.FAILED, None, why if m == name else f"{name!r} could not start ({why})")
-                              for m in unit.running}
-        for m in unit.running:
-            record = self.result.steps[m]
-            record.attempts = unit.attempt
-            record.started = record.started or now
-        asyncio.get_running_loop().call_soon(self._failed_before_start, unit, statuses, now)
-
-    def _failed_before_start(self, unit: Unit, statuses: Statuses, now: float) -> None:
-        try:  # outside the loop that was starting it
-            self._finish_unit(unit, statuses, now)  # type: ignore[arg-type]
-        finally:
-            self.flush()
-
     def _retry_delay(self, unit: Unit, failed: list[str]) -> float | None:
         """Seconds until the next attempt, or None (asked at every exit: only a failure goes on to retries.py)."""
         if not failed or unit.cancelled or (self.state.stop_reason is not None and not self.state.handler[unit.index]
@@ -328,6 +318,8 @@ class Scheduler:
             if outputs:
                 record.outputs = finished.outputs = outputs
             self.outbox.append(finished)
+            if self.incremental is not None:
+                self.incremental.ended(m, status)
             self.dataflow.ended(record)
             decisions += self.state.finish(m, status, allowed)
             if self.supervisor is not None:

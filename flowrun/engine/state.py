@@ -41,7 +41,7 @@ class Decision:
 class RunState:
     """Statuses, which units are waiting, ready, running, and the stop rules."""
 
-    def __init__(self, plan: Plan, *, keep_going: bool = False) -> None:
+    def __init__(self, plan: Plan, *, keep_going: bool = False, durations: dict[str, float] | None = None) -> None:
         self.plan = plan
         self.keep_going = keep_going
         self.status: dict[str, StepStatus] = dict.fromkeys(plan.instances, StepStatus.PENDING)
@@ -90,6 +90,12 @@ class RunState:
             self.ready_services = [i for i in self._ready if self.is_service[i]]
             self._ready = [i for i in self._ready if not self.is_service[i]]
         self._live: set[int] = set(self._ready)
+        #: SPEC §10: with expected durations, the ready heap holds ranks (longest expected path first)
+        self._rank: list[int] | None = None
+        self._by_rank: list[int] = []
+        if durations:
+            self._rank, self._by_rank = self._ranks(durations)
+            self._ready = [self._rank[u] for u in self._ready]
         heapq.heapify(self._ready)
         self.stop_reason: str | None = None
         self.handlers_allowed = True
@@ -101,14 +107,36 @@ class RunState:
         return self.unfinished == 0
 
     def ready_units(self) -> list[int]:
-        """Units whose conditions all hold, in plan order (a snapshot)."""
-        return sorted(self._live)
+        """Units whose conditions all hold, in the order they start (a snapshot)."""
+        return sorted(self._live) if self._rank is None else sorted(self._live, key=self._rank.__getitem__)
 
     def peek(self) -> int | None:
-        """The first ready unit in plan order."""
-        while self._ready and self._ready[0] not in self._live:
+        """The first ready unit: in plan order, or heading the longest expected path (durations given)."""
+        if self._rank is None:
+            while self._ready and self._ready[0] not in self._live:
+                heapq.heappop(self._ready)
+            return self._ready[0] if self._ready else None
+        by_rank = self._by_rank
+        while self._ready and by_rank[self._ready[0]] not in self._live:
             heapq.heappop(self._ready)
-        return self._ready[0] if self._ready else None
+        return by_rank[self._ready[0]] if self._ready else None
+
+    def _ranks(self, durations: dict[str, float]) -> tuple[list[int], list[int]]:
+        """Units by the longest expected path they head (their duration plus the longest chain below);
+        file order breaks ties. Units are in topological order, so one backward pass computes it."""
+        n = len(self.units)
+        below: list[set[int]] = [set() for _ in range(n)]
+        for step, units in [*self.downstream.items(), *self.on_ready.items()]:
+            below[self.unit_of[step]].update(units)
+        longest = [0.0] * n
+        for unit in reversed(range(n)):
+            own = max((durations.get(m, 0.0) for m in self.units[unit]), default=0.0)
+            longest[unit] = own + max((longest[d] for d in below[unit]), default=0.0)
+        by_rank = sorted(range(n), key=lambda u: (-longest[u], u))
+        rank = [0] * n
+        for position, unit in enumerate(by_rank):
+            rank[unit] = position
+        return rank, by_rank
 
     def readies_nothing(self, step: str) -> bool:
         """True if ``step`` ending now cannot make any unit ready (each one still waits for another step)."""
@@ -231,7 +259,7 @@ class RunState:
         if self.is_service is not None and self.is_service[unit]:
             self.ready_services.append(unit)
         else:
-            heapq.heappush(self._ready, unit)
+            heapq.heappush(self._ready, unit if self._rank is None else self._rank[unit])
             self._live.add(unit)
         out = []
         for m, why in blocked.items():

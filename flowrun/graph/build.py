@@ -114,6 +114,7 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
             else:
                 edges.append((by_base[producer][0], inst.name, pipe_attrs))
     problems += check_references(workflow, by_base)
+    problems += _source_problems(instances, edges, src)
     if problems:
         if not all(index[u] < index[v] for u, v, _ in edges):  # what else is wrong may be a cycle too
             problems += check_cycles(new_graph(instances, edges), workflow, instances)
@@ -141,6 +142,26 @@ def build_plan(workflow: Workflow) -> Plan:  # noqa: C901 - a list of checks
     if plan_problems:
         raise WorkflowError(plan_problems)
     return Plan(by_name, edges, pipelines, _graph=g)
+
+
+def _source_problems(instances: list[StepInstance], edges: list[Edge], src: Locator) -> list[Diagnostic]:
+    """``sources:`` make a step skippable (SPEC §10): not a pipe's member (a stream), not a service."""
+    piped = {name for u, v, d in edges if d["kind"] == "pipe" for name in (u, v)}
+    problems, seen = [], set()
+    for inst in instances:
+        step = inst.step
+        if not step.sources or inst.base in seen:
+            continue
+        seen.add(inst.base)
+        if inst.name in piped:
+            problems.append(Diagnostic(src.key(("steps", inst.base, "sources")),
+                                       f"step {inst.base!r} is joined by a pipe, so it cannot have sources: "
+                                       "a pipe is a stream, run whole or not at all",
+                                       "give the sources to a step that depends on the pipeline"))
+        elif step.service:
+            problems.append(Diagnostic(src.key(("steps", inst.base, "sources")),
+                                       f"service {inst.base!r} cannot have sources: its dependents need it running"))
+    return problems
 
 
 def plan_for(workflow: Workflow) -> Plan:

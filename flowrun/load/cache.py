@@ -29,7 +29,7 @@ from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, ste
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -53,7 +53,8 @@ def _model_at(path: Path) -> list[type[BaseModel]]:
 
 
 def _dotted(path: Path) -> str:
-    return ".".join(str(p) for p in path)
+    """``steps.build.depends_on.test``; a key with a line break or control character is quoted (one line per error)."""
+    return ".".join(repr(p) if isinstance(p, str) and not p.isprintable() else str(p) for p in path)
 
 
 def _clean(message: str) -> str:

@@ -138,7 +138,8 @@ class PlainPrinter:
         text = status.value.replace("_", " ")
         if event.exit_code not in (None, 0):
             text += f" (exit {event.exit_code})"
-        if event.reason and (failed or event.service):  # a service's end says how it was stopped
+        # a service's end says how it was stopped; a cached one by --resume, which run it comes from
+        if event.reason and (failed or event.service or status is StepStatus.CACHED):
             text += f": {event.reason}"
         if event.allowed_failure:
             text += " [allowed by continue_on_error]"

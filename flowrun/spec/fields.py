@@ -24,6 +24,7 @@ __all__ = [
     "Duration",
     "EnvMap",
     "EnvValue",
+    "Globs",
     "MatrixValue",
     "SignalNumber",
     "StepName",
@@ -142,3 +143,22 @@ def distinct_values(values: list[str]) -> list[str]:
     return values
 
 
+
+
+def _globs(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _glob(pattern: str) -> str:
+    if not pattern.strip():
+        raise ValueError("an empty glob matches nothing")
+    return pattern
+
+
+#: ``sources:`` / ``outputs:`` (SPEC §10): a glob or a list of them, relative to the workflow's folder
+Globs = Annotated[
+    list[Annotated[Text, AfterValidator(_glob)]],
+    BeforeValidator(_globs),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                    "description": "globs relative to the workflow's folder; ** spans folders"}),
+]

@@ -31,6 +31,7 @@ from flowrun.spec.fields import (
     Bool,
     Duration,
     EnvMap,
+    Globs,
     SignalNumber,
     StepName,
     Text,
@@ -217,6 +218,8 @@ class Step(_StepFields):
     matrix: Matrix = Field(default_factory=lambda: EMPTY)  # spec/matrix.py: variables, include, exclude
     service: Bool | None = None
     ready: Ready | None = None
+    sources: Globs = Field(default_factory=list)  # SPEC §10: inputs whose change makes it run again
+    outputs: Globs = Field(default_factory=list)  # and the files it makes: its result for its dependents
 
     #: "list" or "mapping": how depends_on was written (to point errors at it)
     _depends_form: str = PrivateAttr(default="mapping")

@@ -94,6 +94,8 @@ class RunStep:
     description: str | None = None
     service: bool | None = None
     ready: ReadyProbe | None = None
+    sources: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,10 @@ def step_data(step: Any) -> dict[str, Any]:
         data["cmd"] = list(step.cmd)
     if step.lock:
         data["lock"] = list(step.lock)
+    for name in ("sources", "outputs"):
+        globs = getattr(step, name, None)
+        if globs:
+            data[name] = list(globs)
     if step.env:
         data["env"] = dict(step.env)
     if step.retry is not None:
@@ -199,7 +205,7 @@ def step_from_data(data: dict[str, Any]) -> RunStep:
     step = object.__new__(RunStep)
     fields = step.__dict__
     fields.update(_STEP_DEFAULTS)
-    fields["env"], fields["lock"] = {}, []
+    fields["env"], fields["lock"], fields["sources"], fields["outputs"] = {}, [], [], []
     fields.update(data)
     retry, stdin, stdout, stderr = fields["retry"], fields["stdin"], fields["stdout"], fields["stderr"]
     if retry is not None:
