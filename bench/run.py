@@ -830,6 +830,85 @@ def case_outputs_10k(ctx: Ctx) -> Plan:
     return Plan(variants, summarize, max_runs=3, against=False)
 
 
+def case_schedule(ctx: Ctx) -> Plan:
+    """40 x 0.1 s listed first, one 2 s step last, -j 2: the history's second run starts the long one first."""
+    steps = {f"s{i:02d}": {"cmd": '["sleep", "0.1"]'} for i in range(40)}
+    steps["long"] = {"cmd": '["sleep", "2"]'}
+    folder = ctx.tmp / "schedule"
+    wf = write_flowrun(folder / "flowrun.yaml", steps, jobs=2)
+
+    def fresh(r: Run) -> str | None:
+        """Read the two walls; every round starts with no history: its first run is the file-order one."""
+        r.values.update(parse_values(r.log))
+        for name in ("history.db", "history.db-wal", "history.db-shm"):
+            (folder / ".flowrun" / name).unlink(missing_ok=True)
+        return None if "second" in r.values else f"no walls printed: {last_lines(r.log)}"
+
+    def first_then_second(v: Variant) -> Variant:
+        script = (f"import subprocess, sys, time; cmd = {v.argv!r}; t = []\n"
+                  "for _ in range(2):\n    t0 = time.perf_counter(); subprocess.run(cmd, check=True); "
+                  "t.append(time.perf_counter() - t0)\nprint(f'first={t[0]!r} second={t[1]!r}')")
+        return replace(v, argv=[PY, "-c", script])
+
+    main = first_then_second(up(ctx, wf, 2))
+    main.check = fresh
+    variants = {"flowrun": main, "flowrun-1": up(ctx, one_step(ctx, 2), 2)}
+
+    def summarize(rounds: list[Round]) -> Row:
+        first = [r["flowrun"].values["first"] for r in rounds]
+        second = [r["flowrun"].values["second"] for r in rounds]
+        bound = [3.0 + r["flowrun-1"].wall for r in rounds]
+        return Row(
+            "schedule",
+            f"first {stat(first, fmt_s)}, second {stat(second, fmt_s)}",
+            stat(bound, fmt_s),
+            stat(ratios(second, bound), fmt_x),
+            "second run ≤ 1.05x (3 s + start-up)",
+            verdict(med(ratios(second, bound)) <= 1.05),
+            ["40 x sleep 0.1 listed first, sleep 2 last, -j 2: 6 s of work on 2 slots, so 3 s at best; the first "
+             "run (no history) keeps file order, the second starts the 2 s step first (history durations)"],
+        )
+
+    return Plan(variants, summarize, against=False)
+
+
+def case_uptodate(ctx: Ctx) -> Plan:
+    """A cached step over 10,000 source files (~100 MB): the check against git status --porcelain."""
+    n = 1000 if ctx.quick else 10_000
+    folder = ctx.tmp / "uptodate"
+    tree = folder / "src"
+    for i in range(n):
+        sub = tree / f"d{i % 100:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"f{i}.txt").write_bytes(os.urandom(10_000))
+        os.utime(sub / f"f{i}.txt", (time.time() - 3600, time.time() - 3600))  # not "racy": old enough to trust
+    wf = write_flowrun(folder / "flowrun.yaml", {"build": {"cmd": '["true"]', "sources": '["src/**"]'}}, jobs=2)
+    wf1 = write_flowrun(folder / "one" / "flowrun.yaml", {"build": {"cmd": '["true"]'}}, jobs=2)
+    for argv in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.email=b@b", "-c", "user.name=b",
+                                                                "commit", "-qm", "tree"]):
+        subprocess.run(argv, cwd=folder, check=True, capture_output=True)
+    cached = up(ctx, wf, 2, check=lambda r: None if r.rc == 0 else "failed")
+    cached.workdir = None  # keep the history: every timed run is the cached one (the warm-up made it)
+    variants = {"flowrun": cached, "flowrun-1": up(ctx, wf1, 2),
+                "git": Variant(["git", "status", "--porcelain"], folder)}
+
+    def summarize(rounds: list[Round]) -> Row:
+        check = [r["flowrun"].wall - r["flowrun-1"].wall for r in rounds]
+        git = [r["git"].wall for r in rounds]
+        return Row(
+            "uptodate" + (f" [{n}]" if ctx.quick else ""),
+            stat(check, fmt_s),
+            stat(git, fmt_s),
+            stat(ratios(check, git), fmt_x),
+            "≤ 2x git status --porcelain",
+            verdict(med(ratios(check, git)) <= 2.0),
+            [f"a step with sources: over {n} files of 10 kB, on its cached run: wall - the wall of the same one-step "
+             "file without sources; floor: git status --porcelain on the same tree (both warm)"],
+        )
+
+    return Plan(variants, summarize, against=False)
+
+
 def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         logs = list((folder / ".flowrun").glob(f"runs/*/{step}.log"))
@@ -922,6 +1001,8 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "ready-latency": (case_ready_latency, False),
     "services-50": (case_services_50, False),
     "outputs-10k": (case_outputs_10k, False),
+    "schedule": (case_schedule, False),
+    "uptodate": (case_uptodate, False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
 }

@@ -69,3 +69,22 @@ def test_the_release_plan_shows_handlers_params_and_the_outputs_read(tmp_path: P
     assert "version=3.1.4" in plan and "channel=beta" in plan
     listed = cli(folder, "list").stdout
     assert "on_failure (handler)" in listed and "channel  default beta   beta, stable" in listed
+
+
+def test_the_incremental_example_is_all_cached_the_second_time(tmp_path: Path) -> None:
+    folder = copy_examples(tmp_path) / "incremental"
+    first = cli(folder, "up", "--output", "plain")
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = cli(folder, "up", "--output", "plain")
+    assert second.returncode == 0 and second.stdout.strip().endswith("flowrun: 4 cached — ok"), second.stdout
+    text = folder / "src" / "one.txt"
+    text.write_text(text.read_text().replace("delta\n", "delta \n"))  # the same words and first line
+    third = cli(folder, "up", "--output", "plain", "--json", "third.json")
+    assert third.returncode == 0, third.stdout
+    import json
+
+    statuses = {s["name"]: s["status"] for s in json.loads((folder / "third.json").read_text())["steps"]}
+    # words and titles read src/ and run; both leave the same bytes: count and report are cut off
+    assert statuses == {"words": "success", "count": "cached", "titles": "success", "report": "cached"}
+    history = cli(folder, "history")
+    assert history.returncode == 0 and len(history.stdout.strip().splitlines()) >= 4
