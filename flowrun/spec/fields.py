@@ -30,6 +30,7 @@ __all__ = [
     "StepName",
     "Text",
     "Timeout",
+    "argv_list",
     "distinct_values",
     "scalar_text",
 ]
@@ -162,3 +163,10 @@ Globs = Annotated[
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                     "description": "globs relative to the workflow's folder; ** spans folders"}),
 ]
+
+
+def argv_list(value: object) -> object:
+    """``cmd:`` (of a step or a probe) is an argv list: a string there is a shell line, said plainly."""
+    if isinstance(value, str):
+        raise ValueError(f"cmd takes an argv list such as {value.split()!r}; use run: for a shell command line")
+    return value

@@ -36,6 +36,7 @@ from flowrun.spec.fields import (
     StepName,
     Text,
     Timeout,
+    argv_list,
     scalar_text,
 )
 from flowrun.spec.matrix import EMPTY, Matrix, check_secret_variables
@@ -172,12 +173,6 @@ def _stderr(value: object) -> object:
     return value
 
 
-def _argv(value: object) -> object:
-    if isinstance(value, str):
-        raise ValueError(f"cmd takes an argv list such as {value.split()!r}; use run: for a shell command line")
-    return value
-
-
 def _lock(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
@@ -186,7 +181,7 @@ class Step(_StepFields):
     """One step of a workflow (SPEC §1 'Step fields')."""
 
     run: Text | None = None
-    cmd: Annotated[list[ArgText] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
+    cmd: Annotated[list[ArgText] | None, BeforeValidator(argv_list)] = Field(None, min_length=1)
     description: Text | None = None
     depends_on: Annotated[
         dict[str, Condition],

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from flowrun.spec.addresses import check_http, check_tcp, split_host_port
 from flowrun.spec.expressions import has_expression
-from flowrun.spec.fields import ArgText, Duration, Text, Timeout
+from flowrun.spec.fields import ArgText, Duration, Text, Timeout, argv_list
 
 __all__ = ["PROBES", "Ready", "split_host_port"]
 
@@ -34,12 +34,6 @@ def _regex(value: str) -> str:
     return value
 
 
-def _argv(value: object) -> object:
-    if isinstance(value, str):
-        raise ValueError(f"cmd takes an argv list such as {value.split()!r}; use run: for a shell command line")
-    return value
-
-
 def _some_interval(seconds: float) -> float:
     if seconds <= 0:
         raise ValueError("the interval between two probes must be more than 0")
@@ -53,7 +47,7 @@ class Ready(BaseModel):
 
     tcp: Annotated[Text, AfterValidator(_tcp)] | None = None
     http: Annotated[Text, AfterValidator(_http)] | None = None
-    cmd: Annotated[list[ArgText] | None, BeforeValidator(_argv)] = Field(None, min_length=1)
+    cmd: Annotated[list[ArgText] | None, BeforeValidator(argv_list)] = Field(None, min_length=1)
     run: Text | None = None
     log: Annotated[Text, AfterValidator(_regex)] | None = None
     interval: Annotated[Duration, AfterValidator(_some_interval)] = 0.25

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import flowrun
@@ -70,3 +73,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def flowrun_in_background(folder: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """`flowrun up --output plain ARGS` in its own session, its output in ``folder/flowrun.out``; killed if left."""
+    out = folder / "flowrun.out"
+    with out.open("w") as handle:
+        proc = subprocess.Popen(flowrun_cmd("up", "--output", "plain", *args), cwd=folder, stdout=handle,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        yield proc, out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import SERVER, flowrun_cmd, free_port, wait_for, write
+from tests.integration.harness import SERVER, flowrun_in_background, free_port, wait_for, write
 from tests.integration.test_examples import copy_examples
-
-
-def start(folder: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
-    out = folder / "flowrun.out"
-    handle = out.open("w")
-    proc = subprocess.Popen(flowrun_cmd("up", "--output", "plain", *args), cwd=folder, stdout=handle,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    handle.close()
-    return proc, out
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_the_example_dev_stack_runs_until_interrupted(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     folder = copy_examples(tmp_path) / "services"
-    proc, out = start(folder, "web", "cache")
-    try:
+    with flowrun_in_background(folder, "web", "cache") as (proc, out):
         wait_for(lambda: out.read_text().count("ready after") == 2, timeout=30, what="both services ready")
         assert proc.poll() is None, "a dev stack stays up"
         os.kill(proc.pid, sig)
         assert proc.wait(timeout=20) == code
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     text = out.read_text()
     assert "test-web" not in text and "test-cache" not in text, "a dev stack runs only the services and what they need"
     assert f"interrupted by {sig.name}" in text
@@ -52,8 +37,8 @@ def test_a_dev_stack_ends_with_exit_1_when_a_service_fails(tmp_path: Path) -> No
             ready: {{tcp: "127.0.0.1:{port}"}}
           db: {{service: true, run: exec sleep 100}}
     """)
-    proc, out = start(tmp_path)
-    assert proc.wait(timeout=20) == 1
+    with flowrun_in_background(tmp_path) as (proc, out):
+        assert proc.wait(timeout=20) == 1
     text = out.read_text()
     assert "exited while still needed" in text
     assert any(line.split()[:2] == ["db", "success"] for line in text.splitlines()), text
@@ -73,15 +58,10 @@ def test_an_interrupted_dev_stack_stops_dependent_services_first(tmp_path: Path)
             depends_on: [db]
             ready: {{tcp: "127.0.0.1:{api}"}}
     """)
-    proc, out = start(tmp_path, "api", "--json", "report.json")
-    try:
+    with flowrun_in_background(tmp_path, "api", "--json", "report.json") as (proc, out):
         wait_for(lambda: out.read_text().count("ready after") == 2, timeout=30, what="both services ready")
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=20) == 130
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     import json
 
     steps = {s["name"]: s for s in json.loads((tmp_path / "report.json").read_text())["steps"]}

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from flowrun.events import StepStatus
-from tests.integration.harness import SLEEPIT, flowrun_cmd, run_yaml, wait_for, write
+from tests.integration.harness import SLEEPIT, flowrun_in_background, run_yaml, wait_for, write
 
 S = StepStatus
 
@@ -140,14 +139,6 @@ def test_handlers_keep_the_services_up(tmp_path: Path) -> None:
     assert result["svc"].ended >= result["finally"].ended, "a service is stopped after the last handler"
 
 
-def _start(folder: Path) -> tuple[subprocess.Popen[str], Path]:
-    out = folder / "flowrun.out"
-    with out.open("w") as handle:
-        proc = subprocess.Popen(flowrun_cmd("up", "--output", "plain"), cwd=folder, stdout=handle,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    return proc, out
-
-
 def test_handlers_run_after_ctrl_c_and_a_second_one_stops_them(tmp_path: Path) -> None:
     write(tmp_path, f"""
         steps:
@@ -156,18 +147,13 @@ def test_handlers_run_after_ctrl_c_and_a_second_one_stops_them(tmp_path: Path) -
           on_failure: {{run: 'echo "$FLOWRUN_STATUS" > status.txt; touch started; exec {SLEEPIT} default --sleep 100'}}
           finally: {{run: "touch finally.ran"}}
     """)
-    proc, out = _start(tmp_path)
-    try:
+    with flowrun_in_background(tmp_path) as (proc, out):
         wait_for(lambda: "long" in out.read_text(), timeout=15, what="the step to start")
         os.kill(proc.pid, signal.SIGINT)
         wait_for(lambda: (tmp_path / "started").exists(), timeout=15, what="on_failure to start")
         assert proc.poll() is None, "the first Ctrl-C lets the handlers run"
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=15) == 130
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert text(tmp_path, "status.txt") == "cancelled\n"
     assert not (tmp_path / "finally.ran").exists(), "after a second Ctrl-C no handler starts"
     summary = out.read_text()
