@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 
 from flowrun.engine.history_rows import (
@@ -26,7 +25,6 @@ from flowrun.engine.history_rows import (
     merge_recent,
     past_run,
     past_step,
-    recent_samples,
     run_values,
     step_values,
 )
@@ -141,7 +139,7 @@ class History:
     def durations(self) -> dict[str, float]:
         """Expected duration per step: the median of its last five ``success`` durations."""
         rows = self._query("SELECT name, recent FROM step_stats WHERE recent IS NOT NULL")
-        return {name: statistics.median(recent_samples(recent).values()) for name, recent in rows or ()}  # type: ignore[arg-type]
+        return {name: _median(recent) for name, recent in rows or ()}  # type: ignore[arg-type]
 
     def file_stats(self, paths: Iterable[str]) -> dict[str, FileStat]:
         """The stat cache's entries for ``paths`` (those it has): path → (size, mtime_ns, ino, digest)."""
@@ -296,3 +294,10 @@ def _keep_history(warn: Callable[[str], None]) -> int:
              f"keeping the last {DEFAULT_KEEP_HISTORY} runs")
         return DEFAULT_KEEP_HISTORY
     return keep
+
+
+def _median(recent: str) -> float:
+    """The median duration of ``step_stats.recent`` (read once per step at every start: no dict, no statistics)."""
+    values = sorted([float(pair[pair.index(":") + 1:]) for pair in recent.split()])
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
