@@ -281,7 +281,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         from flowrun.engine import secret_values
         from flowrun.report.secrets import masked
 
-        secrets = secret_values(workflow) + [params[n] for n in workflow.secrets if params.get(n)]
+        secrets = secret_values(workflow, params)
         text = to_plan_text(plan, jobs)
         if params:
             text += "\nparams:\n" + "\n".join(f"  {name}={value}" for name, value in params.items())

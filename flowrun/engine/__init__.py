@@ -70,7 +70,7 @@ async def arun(
     own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
                             workflow_file=workflow.path or None, private=True)
     reporter: Reporter = Reporters([logs, *reporters, own_report])
-    secrets = secret_values(workflow) + [params[n] for n in workflow.secrets if params.get(n)]
+    secrets = secret_values(workflow, params)
 
     mask: Callable[[str], str] = str
     if secrets:
@@ -98,8 +98,8 @@ async def arun(
     return result
 
 
-def secret_values(workflow: Workflow) -> list[str]:
-    """The values of the variables named in ``secrets:``, wherever they are set.
+def secret_values(workflow: Workflow, params: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the variables named in ``secrets:``, wherever they are set (a parameter's too).
 
     Step env is read from the plan's instances, so values a step got from
     ``defaults: {env}`` are masked too.
@@ -113,6 +113,8 @@ def secret_values(workflow: Workflow) -> list[str]:
         for step in steps:
             if step.env.get(name):
                 values.append(step.env[name])
+        if params and params.get(name):
+            values.append(params[name])
     return list(dict.fromkeys(values))
 
 

@@ -209,10 +209,12 @@ class Scheduler:
                 return
         if self.incremental is not None and len(specs) == 1 and self.incremental.cached(unit, specs[0]):
             return
-        if not unit.slots:  # a service: its own timeout only; the workflow deadline stops it by the stop rule
+        if not unit.slots or unit.hook:
+            # a service or a handler: its own timeout only (the deadline stops a service by the stop rule,
+            # and does not bound a handler)
             specs[0].timeout = self.plan.instances[unit.running[0]].step.timeout
-        elif unit.hook:
-            self.finale.prepare(specs[0])  # type: ignore[union-attr]
+            if unit.hook:
+                self.finale.prepare(specs[0])  # type: ignore[union-attr]
         now = time.time()
         unit.handle = self.executor.launch(PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(
             self, unit, self._exited))

@@ -25,13 +25,9 @@ from flowrun.graph import Plan
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome
 from flowrun.spec.conditions import Condition
 
-__all__ = ["ServiceKeeper", "has_services"]
+__all__ = ["ServiceKeeper"]
 
 Status = tuple[StepStatus, int | None, str]
-
-
-def has_services(plan: Plan) -> bool:
-    return any(inst.step.service for inst in plan.instances.values())
 
 
 @dataclass(slots=True, eq=False)
