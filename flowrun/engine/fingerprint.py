@@ -29,6 +29,7 @@ import json
 import os
 import stat
 import time
+from array import array
 from collections.abc import Iterable, Mapping, MutableMapping
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "outputs_unchanged",
     "record_files",
     "result_of",
+    "stat_arrays",
     "stat_files",
 ]
 
@@ -87,7 +89,8 @@ def _hash(path: str) -> str | None:
 
 
 def _read(
-    base_dir: str, paths: Iterable[str], cache: Mapping[str, CacheEntry], records: list[FileRecord] | None
+    base_dir: str, paths: Iterable[str], cache: Mapping[str, CacheEntry], records: list[FileRecord] | None,
+    keep: dict[str, CacheEntry] | None = None,
 ) -> tuple[str, dict[str, CacheEntry]]:
     """The combined digest and the cache entries to store; each file's record appended to ``records``.
 
@@ -119,6 +122,8 @@ def _read(
         entry = lookup(name)
         if entry is not None and entry[1] == mtime and entry[0] == size and entry[2] == ino:
             digest = entry[3]
+            if keep is not None:
+                keep[name] = entry
         else:
             found = _hash(path)
             if found is None:
@@ -126,6 +131,8 @@ def _read(
             digest = found
             if mtime <= trusted:
                 store[name] = (size, mtime, ino, digest)
+                if keep is not None:
+                    keep[name] = store[name]
         add(name)
         add(digest)
         if records is not None:
@@ -150,13 +157,35 @@ def record_files(
 
 
 def digest_files(
-    base_dir: str, paths: Iterable[str], cache: Mapping[str, CacheEntry]
+    base_dir: str, paths: Iterable[str], cache: Mapping[str, CacheEntry], keep: dict[str, CacheEntry] | None = None
 ) -> tuple[str, dict[str, CacheEntry]]:
     """One digest over the files' names and contents, and the cache entries to store back.
 
     As :func:`record_files`, without the records; the order of ``paths`` and repeats do not matter.
+    ``keep``, when given, receives the entry of every trusted file (cached or new): the
+    whole stat cache of this set of files as it should be now.
     """
-    return _read(base_dir, paths, cache, None)
+    return _read(base_dir, paths, cache, None, keep)
+
+
+def stat_arrays(base_dir: str, names: Iterable[str]) -> tuple[array, array, array] | None:  # type: ignore[type-arg]
+    """The sizes, mtimes (ns) and inodes of ``names``, packed as ``statblob`` keeps them; None if one is gone.
+
+    The up-to-date check's fast path: a stat per file and nothing else, compared
+    with the recorded arrays in one go.
+    """
+    folder = os.path.join(base_dir, "")
+    sizes, mtimes, inodes = array("q"), array("q"), array("Q")
+    add_size, add_mtime, add_inode, stat_of = sizes.append, mtimes.append, inodes.append, os.stat
+    try:
+        for name in names:
+            st = stat_of(folder + name)
+            add_size(st.st_size)
+            add_mtime(st.st_mtime_ns)
+            add_inode(st.st_ino)
+    except OSError:
+        return None
+    return sizes, mtimes, inodes
 
 
 def stat_files(base_dir: str, paths: Iterable[str]) -> list[FileStat]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from flowrun.engine.history_rows import (
     OK_STATUSES,
@@ -22,6 +22,7 @@ from flowrun.engine.history_rows import (
     RunRow,
     StepRow,
     chunks,
+    median_of_recent,
     merge_recent,
     past_run,
     past_step,
@@ -39,6 +40,7 @@ from flowrun.engine.history_schema import (
     move_aside,
     retry_busy,
 )
+from flowrun.engine.statblob import SourceSet, decode, encode
 
 __all__ = [
     "DEFAULT_KEEP_HISTORY",
@@ -59,11 +61,13 @@ _S_COLUMNS = ", ".join(f"s.{c}" for c in STEP_COLUMNS)
 _PLACES = ", ".join("?" * len(STEP_COLUMNS))
 #: the newest ok row wins (two runs may record out of order); ``recent`` comes merged, None: unchanged
 _UPSERT_STATS = (
-    "INSERT INTO step_stats VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+    "INSERT INTO step_stats (name, ok_run, ok_started, recent, seen, expected) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET"
     " ok_run = CASE WHEN excluded.ok_started >= coalesce(ok_started, -1e308) THEN excluded.ok_run ELSE ok_run END,"
     " ok_started = CASE WHEN excluded.ok_started >= coalesce(ok_started, -1e308) THEN excluded.ok_started"
     " ELSE ok_started END,"
-    " recent = coalesce(excluded.recent, recent), seen = max(seen, excluded.seen)"
+    " recent = coalesce(excluded.recent, recent), expected = coalesce(excluded.expected, expected),"
+    " seen = max(seen, excluded.seen)"
 )
 #: an unchanged entry is not written again (its ``recorded`` stays, so pruning may drop it: one more hash)
 _UPSERT_FILE = (
@@ -138,8 +142,12 @@ class History:
 
     def durations(self) -> dict[str, float]:
         """Expected duration per step: the median of its last five ``success`` durations."""
-        rows = self._query("SELECT name, recent FROM step_stats WHERE recent IS NOT NULL")
-        return {name: _median(recent) for name, recent in rows or ()}  # type: ignore[arg-type]
+        return dict(self._query("SELECT name, expected FROM step_stats WHERE expected IS NOT NULL") or ())  # type: ignore[arg-type]
+
+    def source_set(self, step: str) -> SourceSet | None:
+        """The stat cache of ``step``'s sources as its last check left it (None: none)."""
+        rows = self._query("SELECT entries FROM source_sets WHERE step = ?", (step,))
+        return decode(rows[0][0]) if rows else None  # type: ignore[arg-type]
 
     def file_stats(self, paths: Iterable[str]) -> dict[str, FileStat]:
         """The stat cache's entries for ``paths`` (those it has): path → (size, mtime_ns, ino, digest)."""
@@ -152,8 +160,10 @@ class History:
             found.update((path, (size, mtime_ns, ino, digest)) for path, size, mtime_ns, ino, digest in rows)
         return found
 
-    def record(self, run: RunRow, steps: list[StepRow], files: dict[str, FileStat]) -> None:
-        """Record ``run``, its steps and the stat cache's new entries in one transaction, then prune.
+    def record(self, run: RunRow, steps: list[StepRow], files: dict[str, FileStat],
+               source_sets: Mapping[str, tuple[Mapping[str, FileStat], str | None]] | None = None) -> None:
+        """Record ``run``, its steps, the stat cache's new entries and the source sets that changed in one
+        transaction, then prune.
 
         Never raises: an SQLite problem is one warning. Recording a run id again replaces it.
         """
@@ -167,6 +177,7 @@ class History:
             self._warn(f"history: cannot record the run in {self.path}: {exc}")
             return
         file_rows = [(path, *stat, run.started) for path, stat in files.items()]  # the runs' clock, for pruning
+        set_rows = [(step, encode(*entry), run.started) for step, entry in (source_sets or {}).items()]
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", run_row)
@@ -174,6 +185,7 @@ class History:
             conn.executemany(f"INSERT INTO steps ({_COLUMNS}) VALUES ({_PLACES})", step_rows)
             conn.executemany(_UPSERT_STATS, _stats_rows(conn, run, steps))
             conn.executemany(_UPSERT_FILE, file_rows)
+            conn.executemany("INSERT OR REPLACE INTO source_sets VALUES (?, ?, ?)", set_rows)
 
         try:
             self._transaction(write)
@@ -250,6 +262,7 @@ class History:
             conn.execute(f"DELETE FROM runs WHERE id IN ({older})", args)
             conn.execute("DELETE FROM step_stats WHERE seen < ?", (oldest[0],))
             conn.execute("DELETE FROM files WHERE recorded < ?", (oldest[0],))
+            conn.execute("DELETE FROM source_sets WHERE recorded < ?", (oldest[0],))
 
         self._transaction(delete)
 
@@ -267,7 +280,8 @@ def _stats_rows(conn: sqlite3.Connection, run: RunRow, steps: list[StepRow]) -> 
         recent = None
         if s.status == "success" and isinstance(s.duration, (int, float)):
             recent = merge_recent(recorded.get(s.name), started, float(s.duration))
-        rows.append((s.name, run.id if ok else None, started if ok else None, recent, run.started))
+        rows.append((s.name, run.id if ok else None, started if ok else None, recent, run.started,
+                     median_of_recent(recent)))
     return rows
 
 
@@ -294,10 +308,3 @@ def _keep_history(warn: Callable[[str], None]) -> int:
              f"keeping the last {DEFAULT_KEEP_HISTORY} runs")
         return DEFAULT_KEEP_HISTORY
     return keep
-
-
-def _median(recent: str) -> float:
-    """The median duration of ``step_stats.recent`` (read once per step at every start: no dict, no statistics)."""
-    values = sorted([float(pair[pair.index(":") + 1:]) for pair in recent.split()])
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

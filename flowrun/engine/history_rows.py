@@ -22,6 +22,7 @@ __all__ = [
     "StepRow",
     "chunks",
     "dumps",
+    "median_of_recent",
     "merge_recent",
     "past_run",
     "past_step",
@@ -163,6 +164,15 @@ def merge_recent(recent: str | None, started: float, duration: float) -> str:
     samples = recent_samples(recent)
     samples[started] = duration
     return " ".join(f"{t!r}:{d!r}" for t, d in sorted(samples.items(), reverse=True)[:DURATION_SAMPLES])
+
+
+def median_of_recent(recent: str | None) -> float | None:
+    """The median duration of ``step_stats.recent`` (None for none), without ``statistics``: one call per step."""
+    if not recent:
+        return None
+    values = sorted([float(pair[pair.index(":") + 1:]) for pair in recent.split()])
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def recent_samples(recent: str | None) -> dict[float, float]:

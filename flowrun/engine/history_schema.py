@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from flowrun.engine.history_rows import median_of_recent
+
 __all__ = [
     "BUSY_TIMEOUT",
     "MIGRATIONS",
@@ -82,9 +84,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX files_by_recorded ON files (recorded)",
     ),
+    (  # 2: a step's source stat cache as one blob; the expected duration kept, not computed at each start
+        """CREATE TABLE source_sets (
+            step TEXT PRIMARY KEY,
+            entries BLOB NOT NULL,      -- statblob.encode: path -> size, mtime_ns, inode, digest
+            recorded REAL NOT NULL      -- start of the run that wrote it: pruned with the runs
+        ) WITHOUT ROWID""",
+        "CREATE INDEX source_sets_by_recorded ON source_sets (recorded)",
+        "ALTER TABLE step_stats ADD COLUMN expected REAL",  # the median of recent
+        "UPDATE step_stats SET expected = flowrun_median(recent) WHERE recent IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-_TABLES = {"runs", "steps", "step_stats", "files"}
+_TABLES = {"runs", "steps", "step_stats", "files", "source_sets"}
 _HEADER = b"SQLite format 3\x00"
 _BUSY, _LOCKED, _CORRUPT, _NOTADB = 5, 6, 11, 26  # SQLite's primary result codes
 
@@ -164,6 +176,7 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection
     """
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
+        conn.create_function("flowrun_median", 1, median_of_recent, deterministic=True)  # for migration 2
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")  # before anything takes a lock
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: no fsync per commit, never corrupt
         retry_busy(lambda: _prepare(conn), busy_timeout)

@@ -45,6 +45,8 @@ class Incremental:
         self.output_files: dict[str, list[FileEntry]] = {}
         self.stats: dict[str, tuple[int, int, int, str]] = {}
         self.new_stats: dict[str, tuple[int, int, int, str]] = {}
+        #: step → its sources' stat cache, for the steps whose check changed it
+        self.new_sets: dict[str, tuple[dict[str, tuple[int, int, int, str]], str | None]] = {}
 
     # -- before a start ----------------------------------------------------
     def cached(self, unit: Unit, spec: LaunchSpec) -> bool:
@@ -75,17 +77,33 @@ class Incremental:
     def _fingerprint(self, name: str, spec: LaunchSpec) -> str:
         inst = self.s.plan.instances[name]
         step = inst.step
-        files = expand(self.base_dir, step.sources)
-        self._load_stats(files)
-        digest, fresh = fp.digest_files(self.base_dir, files, self.stats)
-        self.stats.update(fresh)
-        self.new_stats.update(fresh)
+        digest = self._sources_digest(name, expand(self.base_dir, step.sources))
         own = spec.env.maps[0]  # type: ignore[attr-defined]
         keys = {*self.given_env, *step.env, *inst.matrix}
         env = {k: own.get(k, self.given_env.get(k, "")) for k in sorted(keys)}
         deps = {dep: self.results.get(dep) for dep in self.s.plan.dependencies(name)}
         return fp.fingerprint(command=spec.argv, workdir=step.workdir, env=env, sources_digest=digest,
                               dependency_results=deps)
+
+    def _sources_digest(self, name: str, files: list[str]) -> str:
+        """The combined digest of a step's sources, through the stat cache its last check left.
+
+        Fast path: the same files with the same stats as recorded give the recorded
+        digest. Else each file is checked against its entry and hashed if it
+        changed, and the step's whole set is written back.
+        """
+        known = self.history.source_set(name) if self.history is not None else None
+        if known is not None and known.combined is not None:
+            stats = fp.stat_arrays(self.base_dir, files)
+            if stats is not None and known.same_stats(files, *stats):
+                return known.combined
+        cache = known.entries() if known is not None else {}
+        entries: dict[str, tuple[int, int, int, str]] = {}
+        digest, _ = fp.digest_files(self.base_dir, files, cache, entries)
+        combined = digest if len(entries) == len(files) else None  # no racy or vanished file left out
+        if entries != cache or known is None or known.combined != combined:
+            self.new_sets[name] = (entries, combined)
+        return digest
 
     def _load_stats(self, paths: list[str]) -> None:
         wanted = [p for p in paths if p not in self.stats]

@@ -63,7 +63,10 @@ def record_run(
     run = RunRow(result.run_id, result.started or 0.0, result.ended, result.exit_code(), list(targets),
                  {k: mask(v) for k, v in params.items()}, file_hash(workflow_file) if workflow_file else None,
                  os.path.basename(workflow_file) or None)
-    history.record(run, steps, incremental.new_stats if incremental is not None else {})
+    if incremental is None:
+        history.record(run, steps, {})
+    else:
+        history.record(run, steps, incremental.new_stats, incremental.new_sets)
 
 
 def last_selection(workflow: object) -> tuple[list[str], dict[str, str]]:

@@ -92,6 +92,39 @@ def test_the_inherited_environment_is_not(project: Path, monkeypatch: pytest.Mon
     assert run(project)["build"] is S.CACHED
 
 
+def age(folder: Path) -> None:
+    """Every file below ``folder`` an hour old: no longer racy, so its stat cache entry is trusted."""
+    past = time.time() - 3600
+    for path in folder.rglob("*"):
+        os.utime(path, (past, past))
+
+
+def test_the_fast_check_on_old_files_still_sees_every_change(project: Path) -> None:
+    src = project / "src"
+    age(src)
+    assert run(project)["build"] is S.CACHED  # new mtimes, same bytes: hashed again, and the set recorded
+    steps = [
+        lambda: (src / "a.txt").write_text("ALPHA\n"),
+        lambda: (src / "deep" / "c.txt").write_text("gamma\n"),
+        lambda: (src / "deep" / "b.txt").unlink(),
+        lambda: (src / "a.txt").rename(src / "z.txt"),
+    ]
+    for n, change in enumerate(steps):
+        age(src)
+        assert run(project)["build"] is S.CACHED, n  # the set of old files: the recorded digest, no hashing
+        change()
+        assert run(project)["build"] is S.SUCCESS, n
+
+
+def test_a_racy_file_then_deleted_is_not_taken_for_the_set_without_it(project: Path) -> None:
+    src = project / "src"
+    age(src)
+    (src / "deep" / "new.txt").write_text("just written\n")  # racy: hashed, but no cache entry
+    assert run(project)["build"] is S.SUCCESS
+    (src / "deep" / "new.txt").unlink()  # the old files are exactly the cache's entries again
+    assert run(project)["build"] is S.SUCCESS, "the digest recorded with the racy file is not the set without it"
+
+
 def test_a_changed_or_deleted_output_runs_the_step_again(project: Path) -> None:
     (project / "out" / "count.txt").write_text("tampered\n")
     assert run(project) == {"build": S.CACHED, "count": S.SUCCESS, "always": S.SUCCESS}

@@ -81,12 +81,33 @@ def test_an_empty_file_is_migrated_from_version_zero(tmp_path: Path) -> None:
     warnings = Warnings()
     open_history(tmp_path, warnings).close()
     assert warnings == []
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 1
-    assert sql(tmp_path, "PRAGMA user_version") == [(1,)]
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert sql(tmp_path, "PRAGMA user_version") == [(2,)]
     indexes = {name for (name,) in sql(tmp_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"runs_by_start", "files_by_recorded"} <= indexes
+    assert {"runs_by_start", "files_by_recorded", "source_sets_by_recorded"} <= indexes
     open_history(tmp_path, warnings).close()  # opening again migrates nothing
     assert warnings == []
+
+
+def test_a_version_1_file_is_migrated_and_keeps_what_it_knew(tmp_path: Path) -> None:
+    path = db_path(tmp_path)
+    path.parent.mkdir(mode=0o700)
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:  # the file as the first flowrun with a history left it
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO step_stats VALUES ('a', NULL, NULL, ?, ?)", (f"{T0 + 2}:3.0 {T0 + 1}:1.0 {T0}:8.0", T0))
+    conn.execute("INSERT INTO step_stats VALUES ('never-ok', NULL, NULL, NULL, ?)", (T0,))
+    conn.commit()
+    conn.close()
+    history = open_history(tmp_path)
+    assert history.durations() == {"a": 3.0}  # the median of 3, 1, 8, filled in by the migration
+    assert history.source_set("a") is None
+    history.record(run_row(5), [step_row("a", started=T0 + 500, duration=2.0)], {}, {"a": ({}, None)})
+    assert history.durations() == {"a": 2.5}  # 2, 3, 1, 8
+    assert history.source_set("a") is not None
+    history.close()
+    assert sql(tmp_path, "PRAGMA user_version") == [(2,)]
 
 
 def test_a_newer_schema_is_left_alone_and_not_used(tmp_path: Path) -> None:
