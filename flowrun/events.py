@@ -58,6 +58,10 @@ class RunStarted:
     at: float | None = None
     #: the parameters' values for this run (SPEC §9), secrets masked
     params: dict[str, str] = field(default_factory=dict)
+    #: from the history (SPEC §10): expected seconds per step it knows (a service's: 0), and the
+    #: longest expected path each step heads; empty without a history
+    expected: dict[str, float] = field(default_factory=dict)
+    paths: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -93,6 +93,8 @@ class RunState:
         #: SPEC §10: with expected durations, the ready heap holds ranks (longest expected path first)
         self._rank: list[int] | None = None
         self._by_rank: list[int] = []
+        #: step → the longest expected path it heads (with durations; for the live view's estimate)
+        self.paths: dict[str, float] = {}
         if durations:
             self._rank, self._by_rank = self._ranks(durations)
             self._ready = [self._rank[u] for u in self._ready]
@@ -102,6 +104,17 @@ class RunState:
         self.unfinished = len(self.status)
 
     # -- questions -------------------------------------------------------
+    def expectations(self, durations: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """For the live view's estimate: each known step's expected seconds (a service's is 0: its recorded
+        duration is its uptime, not work) and the longest expected path it heads."""
+        if not self.paths:
+            return {}, {}
+        services = self.is_service
+        expected = {m: 0.0 if services and services[unit] else durations[m]
+                    for unit, members in enumerate(self.units) for m in members
+                    if m in durations or (services and services[unit])}
+        return expected, self.paths
+
     @property
     def finished(self) -> bool:
         return self.unfinished == 0
@@ -129,9 +142,12 @@ class RunState:
         for step, units in [*self.downstream.items(), *self.on_ready.items()]:
             below[self.unit_of[step]].update(units)
         longest = [0.0] * n
-        for unit in reversed(range(n)):
-            own = max((durations.get(m, 0.0) for m in self.units[unit]), default=0.0)
+        services = self.is_service
+        for unit in reversed(range(n)):  # a service's recorded duration is its uptime, not work: it counts 0
+            own = 0.0 if services and services[unit] else max((durations.get(m, 0.0) for m in self.units[unit]),
+                                                              default=0.0)
             longest[unit] = own + max((longest[d] for d in below[unit]), default=0.0)
+        self.paths = {m: longest[unit] for unit in range(n) for m in self.units[unit]}
         by_rank = sorted(range(n), key=lambda u: (-longest[u], u))
         rank = [0] * n
         for position, unit in enumerate(by_rank):

@@ -1,6 +1,8 @@
 """The live view's region: one line per running step, then a progress line (see ``live``).
 
-A step's line: spinner, name, elapsed, time left before its timeout. A service's
+A step's line: spinner, name, elapsed, time left before its timeout. The progress
+line ends with ``about 1m20s left`` once the history knows every step still to
+finish (``eta.Estimate``). A service's
 line: ``starting`` with the spinner until it is ready, then a steady dot and
 ``ready · up 12.3s``, its uptime since ready (SPEC §8).
 """
@@ -77,6 +79,9 @@ class Board:
                       no_wrap=True, overflow="ellipsis")
         if failed:
             counts.append(f" · {failed} failed", style="bold red")
+        left = view.time_left(now)
+        if left is not None:
+            counts.append(f" · about {_clock(left)} left", style="cyan")
         counts.append(f"  {_clock(now - view.started)}", style="dim")
         line = Table.grid(padding=(0, 1))
         line.add_row(ProgressBar(total=max(total, 1), completed=done, width=min(30, options.max_width // 3)), counts)

@@ -40,6 +40,7 @@ from flowrun.events import (
 )
 from flowrun.report.base import Event
 from flowrun.report.board import MAX_RUNNING_LINES, Board, Running
+from flowrun.report.eta import Estimate
 from flowrun.report.plain import PlainPrinter
 
 __all__ = ["MAX_RUNNING_LINES", "REFRESH_PER_SECOND", "LiveView", "clean_line"]
@@ -109,6 +110,8 @@ class LiveView:
         self.running: dict[str, Running] = {}
         self.width, self.done, self.failed, self.started, self.closed = 0, 0, 0, time.time(), False
         self.live: Live | None = None
+        #: the time left, once the history knows the steps (SPEC §10)
+        self.estimate: Estimate | None = None
         self._lock, self._paint_lock = threading.Lock(), threading.RLock()
         self._queue: list[tuple[str, bytes | str, str]] = []
         self._queued = 0
@@ -122,6 +125,8 @@ class LiveView:
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.steps, self.started = event.steps, event.at or time.time()
+            if event.expected:
+                self.estimate = Estimate(event.steps, event.expected, event.paths, event.jobs)
             self.width = min(32, max((len(s) for s in event.steps), default=0))
             self._styles = {name: Style(color=_PALETTE[i % len(_PALETTE)]) for i, name in enumerate(event.steps)}
             if not self.quiet and self.live is None:
@@ -131,10 +136,14 @@ class LiveView:
                 if isinstance(event, StepStarted):
                     self.running[event.step] = Running(event.step, event.at, event.timeout, event.attempt,
                                                        event.service)
+                    if self.estimate is not None:
+                        self.estimate.start(event.step, event.at)
                 elif isinstance(event, StepFinished):
                     self.running.pop(event.step, None)
                     if not event.will_retry:
                         self.done += 1
+                        if self.estimate is not None:
+                            self.estimate.finish(event.step)
                         self.failed += event.status in FINAL_FAILURES and not event.allowed_failure
                 else:  # a service is ready (the attempt that started, not one that a retry replaced)
                     item = self.running.get(event.step)
@@ -159,6 +168,13 @@ class LiveView:
         """The running steps and the counts done, failed and in all, as one moment saw them."""
         with self._lock:
             return list(self.running.values()), self.done, self.failed, len(self.steps)
+
+    def time_left(self, now: float) -> float | None:
+        """The estimate of the seconds left, None while the history does not know every step left."""
+        if self.estimate is None:
+            return None
+        with self._lock:
+            return self.estimate.left(now)
 
     # -- painting ------------------------------------------------------------------
     def style(self, step: str) -> Style:

@@ -129,6 +129,23 @@ def test_tty_live_view_output_and_summary(tmp_path: Path) -> None:
     assert set(colours) >= {"fast", "slow", "fails"} and all(len(c) == 1 for c in colours.values()), colours
 
 
+def test_tty_second_run_shows_the_time_left(tmp_path: Path) -> None:
+    write(tmp_path, """
+        steps:
+          first: {run: "sleep 0.6"}
+          second: {run: "sleep 0.6", depends_on: [first]}
+    """)
+    code, raw = in_pty(tmp_path, "up")
+    assert code == 0
+    assert b" left" not in raw, "no estimate without a history"
+    code, raw = in_pty(tmp_path, "up")
+    assert code == 0
+    lefts = [float(v) for v in re.findall(r"about (\d+\.\d)s left", ANSI.sub("", raw.decode(errors="replace")))]
+    assert lefts, raw
+    assert max(lefts) <= 1.6 and max(lefts) >= 0.6, lefts  # about 1.2 s of chain at the start
+    assert lefts == sorted(lefts, reverse=True), "the estimate only goes down while the steps keep time"
+
+
 def test_tty_interrupted_run_restores_the_cursor(tmp_path: Path) -> None:
     write(tmp_path, """
         steps:
