@@ -872,8 +872,28 @@ def case_schedule(ctx: Ctx) -> Plan:
     return Plan(variants, summarize, against=False)
 
 
+GO_TASKFILE = """version: '3'
+tasks:
+  checksum: {method: checksum, sources: ["src/**/*"], cmds: ["true"]}
+  timestamp: {method: timestamp, sources: ["src/**/*"], cmds: ["true"]}
+  plain: {cmds: ["true"]}
+"""
+
+
+def go_task() -> str | None:
+    """go-task's ``task``: $FLOWRUN_BENCH_TASK, else on PATH, else the peers harness's venv (../shared/bench)."""
+    named = os.environ.get("FLOWRUN_BENCH_TASK")
+    if named:
+        return named
+    found = shutil.which("task")
+    if found:
+        return found
+    peers = Path("/tmp/peers-venv/bin/task")
+    return str(peers) if peers.exists() else None
+
+
 def case_uptodate(ctx: Ctx) -> Plan:
-    """A cached step over 10,000 source files (~100 MB): the check against git status --porcelain."""
+    """A cached step over 10,000 source files (~100 MB): the check against git status --porcelain and go-task."""
     n = 1000 if ctx.quick else 10_000
     folder = ctx.tmp / "uptodate"
     tree = folder / "src"
@@ -884,6 +904,9 @@ def case_uptodate(ctx: Ctx) -> Plan:
         os.utime(sub / f"f{i}.txt", (time.time() - 3600, time.time() - 3600))  # not "racy": old enough to trust
     wf = write_flowrun(folder / "flowrun.yaml", {"build": {"cmd": '["true"]', "sources": '["src/**"]'}}, jobs=2)
     wf1 = write_flowrun(folder / "one" / "flowrun.yaml", {"build": {"cmd": '["true"]'}}, jobs=2)
+    task = go_task()
+    if task:
+        (folder / "Taskfile.yml").write_text(GO_TASKFILE)
     for argv in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.email=b@b", "-c", "user.name=b",
                                                                 "commit", "-qm", "tree"]):
         subprocess.run(argv, cwd=folder, check=True, capture_output=True)
@@ -891,19 +914,35 @@ def case_uptodate(ctx: Ctx) -> Plan:
     cached.workdir = None  # keep the history: every timed run is the cached one (the warm-up made it)
     variants = {"flowrun": cached, "flowrun-1": up(ctx, wf1, 2),
                 "git": Variant(["git", "status", "--porcelain"], folder)}
+    if task:  # the warm-up round records go-task's checksums / timestamps: every timed run is up to date
+        for name in ("checksum", "timestamp", "plain"):
+            variants[f"task-{name}"] = Variant([task, "--silent", name], folder)
 
     def summarize(rounds: list[Round]) -> Row:
         check = [r["flowrun"].wall - r["flowrun-1"].wall for r in rounds]
         git = [r["git"].wall for r in rounds]
+        notes = [f"a step with sources: over {n} files of 10 kB, on its cached run: wall - the wall of the same "
+                 "one-step file without sources; floor: git status --porcelain on the same tree (both warm)"]
+        ok = med(ratios(check, git)) <= 2.0
+        target = "≤ 2x git status --porcelain"
+        if task:
+            target += ", < go-task's check"
+            for method in ("checksum", "timestamp"):
+                theirs = [r[f"task-{method}"].wall - r["task-plain"].wall for r in rounds]
+                ok = ok and med(check) < med(theirs)
+                notes.append(f"go-task method: {method}, up to date: {stat(theirs, fmt_s)} over a task without "
+                             f"sources; flowrun's check is {stat(ratios(check, theirs), fmt_x)} of it")
+        else:
+            notes.append("go-task not found (FLOWRUN_BENCH_TASK, PATH, /tmp/peers-venv/bin/task): "
+                         "its comparison is skipped")
         return Row(
             "uptodate" + (f" [{n}]" if ctx.quick else ""),
             stat(check, fmt_s),
             stat(git, fmt_s),
             stat(ratios(check, git), fmt_x),
-            "≤ 2x git status --porcelain",
-            verdict(med(ratios(check, git)) <= 2.0),
-            [f"a step with sources: over {n} files of 10 kB, on its cached run: wall - the wall of the same one-step "
-             "file without sources; floor: git status --porcelain on the same tree (both warm)"],
+            target,
+            verdict(ok),
+            notes,
         )
 
     return Plan(variants, summarize, against=False)
