@@ -259,7 +259,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.load import find_workflow
     from flowrun.load.cache import load_for_run
     from flowrun.render import to_plan_text
-    from flowrun.report.choose import console_reporters
+    from flowrun.report.choose import console_reporters, step_summary_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
     from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
 
@@ -289,6 +289,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
+    reporters += step_summary_reporters(os.environ)  # GitHub sets it, whatever the output mode
     if args.junit or args.json or args.html:
         _distinct_reports(args)
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
