@@ -5,3 +5,5 @@ writes each shell's script from that, and ``words`` answers the scripts'
 questions about a workflow file (its steps, its parameters, its runs) quickly,
 from the plan cache. Nothing here imports on ``import flowrun.completion``.
 """
+
+__all__: list[str] = []
