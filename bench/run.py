@@ -948,6 +948,36 @@ def case_uptodate(ctx: Ctx) -> Plan:
     return Plan(variants, summarize, against=False)
 
 
+def case_complete(ctx: Ctx) -> Plan:
+    """`flowrun __complete targets` (what a shell's TAB runs) on a 1,000-step file with its plan cached."""
+    n = 1000
+    wf = write_flowrun(ctx.tmp / "complete" / "flowrun.yaml", random_dag(n, seed=1000), jobs=2)
+
+    def all_names(r: Run) -> str | None:  # the log keeps a tail only: the names end with the last step's
+        words = r.log.split()
+        return None if r.rc == 0 and words[-1:] == [f"s{n - 1}"] else f"not every name: {last_lines(r.log)}"
+
+    # the warm-up round's miss loads the file once and keeps its plan: every timed run is a hit
+    variants = {"flowrun": Variant([*ctx.flowrun, "__complete", "targets", "-f", str(wf)], wf.parent,
+                                   check=all_names),
+                "floor": Variant([PY, "-c", "pass"], wf.parent)}
+
+    def summarize(rounds: list[Round]) -> Row:
+        fr = [r["flowrun"].wall * 1000 for r in rounds]
+        fl = [r["floor"].wall * 1000 for r in rounds]
+        return Row(
+            "complete-1k",
+            stat(fr, fmt_ms),
+            stat(fl, fmt_ms),
+            stat(ratios(fr, fl), fmt_x),
+            "< 150 ms",
+            verdict(med(fr) < 150),
+            [f"flowrun __complete targets -f FILE ({n} steps, plan cached), whole process; floor: python -c pass"],
+        )
+
+    return Plan(variants, summarize)
+
+
 def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         logs = list((folder / ".flowrun").glob(f"runs/*/{step}.log"))
@@ -1042,6 +1072,7 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "outputs-10k": (case_outputs_10k, False),
     "schedule": (case_schedule, False),
     "uptodate": (case_uptodate, False),
+    "complete-1k": (case_complete, False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
 }

@@ -5,127 +5,17 @@ Only ``main`` turns exceptions into exit codes; the CLI can do nothing the API c
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import EXIT_INVALID, FlowrunError, UsageError, WorkflowError
 
+if TYPE_CHECKING:  # argparse, json and the parsers load after the `__complete` check (main)
+    import argparse
+    from collections.abc import Sequence
+
 __all__ = ["main"]
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter, told the terminal width so that it need not import shutil (with bz2, lzma)."""
-
-    def __init__(self, prog: str, **options: Any) -> None:
-        if options.get("width") is None:
-            try:
-                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
-            except (ValueError, OSError, AttributeError):
-                columns = 80
-            options["width"] = max(columns - 2, 10)  # what argparse does with shutil's answer
-        super().__init__(prog, **options)
-
-
-def _parser(wanted: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line, or only the top level and ``wanted``'s subcommand.
-
-    Building a subcommand's parser costs argparse a few milliseconds (a message
-    catalogue lookup per option): ``flowrun up ...`` builds only ``up``'s.
-    """
-    parser = argparse.ArgumentParser(prog="flowrun", description="Run workflows of parallel steps declared in YAML.",
-                                     formatter_class=_Formatter)
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_arguments) in _SUBCOMMANDS.items():
-        if wanted is None or name == wanted:
-            add_arguments(sub.add_parser(name, help=help_text, formatter_class=_Formatter))
-    return parser
-
-
-def _with_file(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
-
-
-def _up_arguments(up: argparse.ArgumentParser) -> None:
-    _with_file(up)
-    up.add_argument("steps", nargs="*", metavar="STEP")
-    up.add_argument("-j", "--jobs", type=_positive, help="max steps running at once (default: file's jobs, else CPUs)")
-    up.add_argument("--keep-going", action="store_true", help="run everything that does not depend on a failure")
-    up.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    up.add_argument("--output", type=_Choice("output", ("auto", "tty", "plain", "github")), default="auto",
-                    metavar="{auto,tty,plain,github}")
-    amount = up.add_mutually_exclusive_group()
-    amount.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
-    amount.add_argument("-v", "--verbose", action="store_true", help="commands and scheduler decisions too")
-    up.add_argument("--junit", metavar="FILE", help="write a JUnit XML report (one testcase per step)")
-    up.add_argument("--json", metavar="FILE", help="write a JSON run report")
-    up.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a timeline")
-    up.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="give the parameter NAME a value (repeatable; the last one given wins)")
-    up.add_argument("--force", action="store_true", help="run steps with sources: even when nothing changed")
-    up.add_argument("--resume", action="store_true",
-                    help="the last recorded run's selection and parameters again; what succeeded then is cached")
-
-
-def _graph_arguments(graph: argparse.ArgumentParser) -> None:
-    _with_file(graph)
-    graph.add_argument("--format", type=_Choice("format", ("tree", "mermaid", "dot")), default="tree",
-                       metavar="{tree,mermaid,dot}")
-
-
-def _logs_arguments(logs: argparse.ArgumentParser) -> None:
-    logs.add_argument("--file", dest="file", help="workflow file (default: flowrun.yaml, then flowrun.yml)")
-    logs.add_argument("step", nargs="?")
-    logs.add_argument("--run", help="run id (default: the latest)")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
-
-
-def _history_arguments(history: argparse.ArgumentParser) -> None:
-    _with_file(history)
-    history.add_argument("step", nargs="?", metavar="STEP", help="show this step across runs")
-    history.add_argument("--json", action="store_true", help="print a JSON document")
-    history.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N runs (default: 20)")
-
-
-_SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
-    "up": ("run the workflow, or only the named steps and what they need", _up_arguments),
-    "validate": ("check the file and graph; print every error", _with_file),
-    "list": ("the steps, their descriptions and dependencies", _with_file),
-    "graph": ("the DAG as a tree, Mermaid or Graphviz dot", _graph_arguments),
-    "schema": ("the JSON Schema of the workflow file (for editors)", lambda p: None),
-    "logs": ("logs of the last run (or --run ID)", _logs_arguments),
-    "history": ("past runs, or one step across runs", _history_arguments),
-}
-
-
-class _Choice:
-    """An option taking one word of a closed set; a word outside it gets a did-you-mean, as in a file."""
-
-    def __init__(self, noun: str, choices: tuple[str, ...]) -> None:
-        self.noun, self.choices = noun, choices
-        self.__name__ = noun  # argparse names the type in some messages
-
-    def __call__(self, text: str) -> str:
-        if text in self.choices:
-            return text
-        from flowrun.errors import one_of
-
-        raise argparse.ArgumentTypeError(f"unknown {self.noun} {text!r} — {one_of(text, self.choices)}")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -214,6 +104,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
     from flowrun.spec.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
@@ -233,6 +125,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
     view = history_view(os.path.dirname(os.path.abspath(find_workflow(args.file))), args.step, args.limit)
     if args.json:
+        import json
+
         print(json.dumps(view.document, indent=2))
         if view.message:
             print(f"flowrun: {view.message}", file=sys.stderr)
@@ -242,6 +136,14 @@ def _cmd_history(args: argparse.Namespace) -> int:
         _print_columns([view.headers, *view.rows])
     if view.note and not args.json:
         print(view.note)
+    return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from flowrun.commandline import build_parser
+    from flowrun.completion.scripts import script
+
+    print(script(args.shell, build_parser()), end="")
     return 0
 
 
@@ -259,7 +161,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.load import find_workflow
     from flowrun.load.cache import load_for_run
     from flowrun.render import to_plan_text
-    from flowrun.report.choose import console_reporters
+    from flowrun.report.choose import console_reporters, step_summary_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
     from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
 
@@ -289,6 +191,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         return 0
     mode = _output_mode(args)
     reporters = console_reporters(mode, quiet=args.quiet, verbose=args.verbose, base_dir=workflow.base_dir)
+    reporters += step_summary_reporters(os.environ)  # GitHub sets it, whatever the output mode
     if args.junit or args.json or args.html:
         _distinct_reports(args)
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
@@ -317,13 +220,20 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "logs": _cmd_logs,
     "history": _cmd_history,
+    "completion": _cmd_completion,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowrun`` console script; returns the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser(arguments[0] if arguments and arguments[0] in _SUBCOMMANDS else None)
+    if arguments[:1] == ["__complete"]:  # the shell scripts' callback: before argparse, and imports little
+        from flowrun.completion.words import answer
+
+        return answer(arguments[1:])
+    from flowrun.commandline import SUBCOMMANDS, build_parser
+
+    parser = build_parser(arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None)
     args = parser.parse_args(arguments)
     if args.version:
         from importlib.metadata import version
@@ -395,6 +305,8 @@ def run_console() -> None:
         # stdout was closed (`flowrun up | head`): the run's exit code still stands
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    with contextlib.suppress(OSError):
+    try:
         sys.stderr.flush()
+    except OSError:
+        pass
     os._exit(code)

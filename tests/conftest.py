@@ -76,6 +76,8 @@ def no_leftover_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Tag the test's processes; fail the test if any of them outlives it."""
     tag = uuid.uuid4().hex
     monkeypatch.setenv(TEST_TAG_VAR, tag)
+    # on GitHub Actions every `flowrun up` of the suite would append to the job's own summary
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     yield tag
     survivors = tagged_processes(tag)
     if not survivors:

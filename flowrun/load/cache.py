@@ -19,15 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowrun.graph import Plan
 from flowrun.load.find import read_workflow
-from flowrun.spec.conditions import Condition
-from flowrun.spec.instance import StepInstance
-from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, step_data, step_from_data
 
-__all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
+if TYPE_CHECKING:  # a plan's parts load only to build one: `read_entry` (shell completion) needs none of them
+    from flowrun.graph import Plan
+    from flowrun.spec.runtime import RunWorkflow
+
+__all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "read_entry", "write_cache"]
 
 CACHE_FORMAT = 7
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
@@ -60,8 +60,8 @@ def cache_file(workflow_file: str) -> str:
     return os.path.join(os.path.dirname(path), ".flowrun", "cache", name)
 
 
-def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
-    """The cached, still valid plan of the file whose bytes are ``data``, or None."""
+def read_entry(workflow_file: str, data: bytes) -> dict[str, Any] | None:
+    """The cache file of the file whose bytes are ``data`` as JSON data, if still valid (dotenv files unchecked)."""
     try:
         with open(cache_file(workflow_file), "rb") as handle:
             header, _, body = handle.read().partition(b"\n")
@@ -72,6 +72,17 @@ def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
             return None
         if (entry.get("format") != CACHE_FORMAT or entry.get("file") != os.path.abspath(workflow_file)
                 or entry.get("digest") != _digest(data) or entry.get("code") != _code_fingerprint()):
+            return None
+        return entry
+    except Exception:  # unreadable, or not a plan flowrun wrote: a miss
+        return None
+
+
+def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
+    """The cached, still valid plan of the file whose bytes are ``data``, or None."""
+    try:
+        entry = read_entry(workflow_file, data)
+        if entry is None:
             return None
         dotenv_values = _dotenv_values(entry["dotenv"])
         if dotenv_values is None:
@@ -98,6 +109,11 @@ def _dotenv_values(files: list[list[str]]) -> dict[str, str] | None:
 
 
 def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dict[str, str]) -> RunWorkflow:
+    from flowrun.graph import Plan
+    from flowrun.spec.conditions import Condition
+    from flowrun.spec.instance import StepInstance
+    from flowrun.spec.runtime import RunWorkflow, params_from_data, step_from_data
+
     w = entry["workflow"]
     instances: dict[str, StepInstance] = {}
     steps = {}
@@ -124,6 +140,8 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dic
 
 def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> None:
     """Keep the plan of a file just loaded from ``data``; best effort, never raises."""
+    from flowrun.spec.runtime import params_data, step_data
+
     try:
         if _sets_a_secret(workflow, plan):
             return

@@ -5,11 +5,16 @@
 ``github``: plain lines in ``::group::`` blocks and ``::error`` annotations
 (``GitHubPrinter``). In every mode the summary comes last, after the printer
 has finished (the live view is stopped by then).
+
+``step_summary_reporters`` adds, in any mode, the GitHub Actions job summary
+(``JobSummary``) where ``GITHUB_STEP_SUMMARY`` names a file; elsewhere it costs
+nothing, not even its import.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 from flowrun.events import RunStarted
 from flowrun.report.base import Event, Reporter
@@ -17,7 +22,7 @@ from flowrun.report.logs import log_file_name
 from flowrun.report.plain import PlainPrinter
 from flowrun.report.summary import Summary
 
-__all__ = ["MODES", "console_reporters"]
+__all__ = ["MODES", "console_reporters", "step_summary_reporters"]
 
 MODES = ("tty", "plain", "github")
 
@@ -40,6 +45,16 @@ def console_reporters(mode: str, *, quiet: bool = False, verbose: bool = False, 
         raise ValueError(f"unknown output mode {mode!r}: expected one of {', '.join(MODES)}")
     summary = _SummaryWithLogs(sys.stdout, rich_table=mode == "tty", quiet=quiet)
     return [printer, summary]
+
+
+def step_summary_reporters(environ: Mapping[str, str]) -> list[Reporter]:
+    """The job summary reporter when ``environ`` has ``GITHUB_STEP_SUMMARY`` (GitHub sets it), else none."""
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return []
+    from flowrun.report.jobsummary import JobSummary
+
+    return [JobSummary(path)]
 
 
 class _SummaryWithLogs(Summary):

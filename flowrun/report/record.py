@@ -211,7 +211,7 @@ class RunRecorder:
         elif isinstance(event, RunFinished):
             self._close(record, event)
             try:
-                write_atomically(self.path, self.render(record), self.private)
+                self.write(self.render(record))
             except Exception as exc:  # a report must not turn a finished run into a traceback
                 print(f"flowrun: could not write the {self.kind} {self.path}: {exc}", file=sys.stderr)
 
@@ -272,3 +272,7 @@ class RunRecorder:
 
     def render(self, record: RunRecord) -> str | Iterable[str]:
         raise NotImplementedError
+
+    def write(self, text: str | Iterable[str]) -> None:
+        """Put the rendered report at ``path``, whole (readers never see half a file)."""
+        write_atomically(self.path, text, self.private)

@@ -20,7 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"graph", "spec", *LEAVES},
     "render": {"graph", "spec", *LEAVES},
     "engine": {"process", "report", "graph", "spec", *LEAVES},
-    "cli": {"engine", "load", "graph", "spec", "report", "render", "process", *LEAVES},
+    "commandline": {"errors"},
+    "completion": {"load", "graph", "spec", *LEAVES},
+    "cli": {"commandline", "completion", "engine", "load", "graph", "spec", "report", "render", "process", *LEAVES},
     "__init__": {"engine", "load", "graph", "spec", "report", "process", *LEAVES},
     "__main__": {"cli"},
 }
