@@ -35,9 +35,13 @@ _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
 
 
 def _prctl(option: int, arg: ctypes.c_ulong | ctypes._Pointer) -> int:  # type: ignore[type-arg]
-    libc = ctypes.CDLL(None, use_errno=True)
+    """libc's prctl, or -1 where there is none (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return -1
     zero = ctypes.c_ulong(0)
-    return int(libc.prctl(ctypes.c_int(option), arg, zero, zero, zero))
+    return int(prctl(ctypes.c_int(option), arg, zero, zero, zero))
 
 
 def set_child_subreaper(enabled: bool) -> bool:
