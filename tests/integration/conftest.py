@@ -5,9 +5,9 @@ The autouse ``process_path`` fixture sets ``FLOWRUN_PROCESS`` (``linux`` or
 process and every ``python -m flowrun`` it starts pick that path. Test ids end
 in ``[linux]`` / ``[portable]`` (``-k portable`` selects one path). A test that
 checks what only the Linux path gives is marked ``linux_path(reason)`` and runs
-on that path alone; one too slow to be worth running twice is marked
-``one_path(reason)`` and runs on the portable one (the Linux path's figures are
-its subject elsewhere).
+on that path alone (``portable_path(reason)``: the reverse); one that does not
+go through an executor at all (it drives the Spawner or a relay by hand) is
+marked ``one_path(reason)`` and runs once, on the path detection picks here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ PATHS = ("linux", "portable")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "linux_path(reason): needs what only the Linux process path does")
-    config.addinivalue_line("markers", "one_path(reason): slow; run on one process path only (portable)")
+    config.addinivalue_line("markers", "portable_path(reason): checks what only the portable process path does")
+    config.addinivalue_line("markers", "one_path(reason): independent of the process path; run once")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -30,8 +31,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if metafunc.definition.get_closest_marker("linux_path"):
         paths: tuple[str, ...] = ("linux",)
-    elif metafunc.definition.get_closest_marker("one_path"):
+    elif metafunc.definition.get_closest_marker("portable_path"):
         paths = ("portable",)
+    elif metafunc.definition.get_closest_marker("one_path"):
+        paths = ("linux",) if features().fast_path else ("portable",)
     else:
         paths = PATHS
     metafunc.parametrize("process_path", paths, indirect=True)
