@@ -85,7 +85,12 @@ class ExitWatcher:
         self._watchers.pop(pid, None)
 
     def poll(self) -> None:
-        """Reap every watched child that has exited; in watch order (a pipeline's consumers first)."""
+        """Reap every watched child that has exited; in watch order (a pipeline's consumers first).
+
+        Without signals each child has its own waiting thread, which reports it: nothing to do here.
+        """
+        if not self.signals:
+            return
         done = []
         for pid in list(self._watchers):
             try:
