@@ -524,7 +524,7 @@ with open({str(result)!r}, "w") as f:
 
 
 @pytest.mark.one_path("sets FLOWRUN_PROCESS itself")
-def test_a_kernel_without_pidfds_runs_the_portable_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_kernel_without_pidfds_falls_back_by_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Linux before 5.3 (or valgrind) has no pidfd_open: detection picks the portable path; forcing
     the Linux one is a plain error, and so is the fast executor built by hand."""
     import errno

@@ -49,7 +49,7 @@ def test_an_unknown_path_on_the_command_line_is_one_line_and_exit_2(tmp_path: Pa
     assert not (tmp_path / "ran").exists() and not (tmp_path / ".flowrun" / "runs").exists()
 
 
-def test_an_orphan_goes_to_flowrun_only_on_the_linux_path(tmp_path: Path, process_path: str) -> None:
+def test_an_orphan_goes_to_flowrun_only_where_it_is_a_subreaper(tmp_path: Path, process_path: str) -> None:
     """The Linux path is a child subreaper; the portable one leaves orphans to init (docs: Systems)."""
     result = run_yaml(tmp_path, """
         steps:
@@ -95,7 +95,7 @@ def test_a_run_from_another_thread(tmp_path: Path) -> None:
 
 
 @pytest.mark.portable_path("the Linux path reaps every child of the process (waitpid(-1), a subreaper)")
-def test_the_portable_path_leaves_the_embedding_programs_children_alone(tmp_path: Path) -> None:
+def test_the_embedding_programs_own_children_are_left_alone(tmp_path: Path) -> None:
     mine = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(7)"],
                             stdin=subprocess.PIPE)
     try:
