@@ -110,3 +110,22 @@ def test_the_embedding_programs_own_children_are_left_alone(tmp_path: Path) -> N
         assert mine.stdin is not None
         mine.stdin.close()
     assert mine.wait(timeout=10) == 7  # its status was still there for its own parent
+
+
+@pytest.mark.one_path("sets FLOWRUN_PROCESS itself")
+def test_without_pidfds_the_cli_falls_back_and_refuses_a_forced_linux_path(tmp_path: Path) -> None:
+    """A Python without ``os.pidfd_open`` (as on macOS): auto runs the portable path; ``linux`` is exit 2."""
+    write(tmp_path, "steps:\n  a: {run: 'echo ran > ran.txt'}\n")
+    code = "import os, sys; del os.pidfd_open; from flowrun.cli import main; sys.exit(main(['up', '-q']))"
+
+    def up(setting: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, PROCESS_VAR: setting})
+
+    done = up("auto")
+    assert done.returncode == 0 and (tmp_path / "ran.txt").read_text() == "ran\n", done.stderr
+    (tmp_path / "ran.txt").unlink()
+    done = up("linux")
+    assert done.returncode == 2 and not (tmp_path / "ran.txt").exists()
+    assert done.stderr == ("flowrun: FLOWRUN_PROCESS=linux: this system cannot run the Linux process path "
+                           "(no os.pidfd_open); unset it or use FLOWRUN_PROCESS=portable\n")
