@@ -39,11 +39,12 @@ _POLL = 0.01
 class ExitWatcher:
     """Reaps the children it was told about, by pid, and hands statuses to their callbacks.
 
-    One per process, shared by every executor of the running loop (SIGCHLD has
-    one handler): ``acquire(loop)`` / ``release()``.
+    One per event loop, shared by every executor of that loop (SIGCHLD has one
+    handler): ``acquire(loop)`` / ``release()``. Loops in other threads wait with a
+    thread per child; each watcher asks only for its own pids, so they never meet.
     """
 
-    _shared: ClassVar[ExitWatcher | None] = None
+    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, ExitWatcher]] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -57,11 +58,9 @@ class ExitWatcher:
 
     @classmethod
     def acquire(cls, loop: asyncio.AbstractEventLoop) -> ExitWatcher:
-        watcher = cls._shared
-        if watcher is None or watcher._loop is not loop:
-            if watcher is not None and watcher._users:
-                raise RuntimeError("flowrun: executors of two event loops at once")
-            watcher = cls._shared = cls(loop)
+        watcher = cls._by_loop.get(loop)
+        if watcher is None:
+            watcher = cls._by_loop[loop] = cls(loop)
         watcher._users += 1
         return watcher
 
@@ -71,8 +70,7 @@ class ExitWatcher:
             self.poll()
             if self.signals:
                 self._loop.remove_signal_handler(signal.SIGCHLD)
-            if ExitWatcher._shared is self:
-                ExitWatcher._shared = None
+            ExitWatcher._by_loop.pop(self._loop, None)
 
     def watch(self, pid: int, callback: Callable[[int], None]) -> None:
         """Call ``callback(wait_status)`` from the loop once ``pid`` has exited (and was reaped)."""

@@ -129,3 +129,25 @@ def test_without_pidfds_the_cli_falls_back_and_refuses_a_forced_linux_path(tmp_p
     assert done.returncode == 2 and not (tmp_path / "ran.txt").exists()
     assert done.stderr == ("flowrun: FLOWRUN_PROCESS=linux: this system cannot run the Linux process path "
                            "(no os.pidfd_open); unset it or use FLOWRUN_PROCESS=portable\n")
+
+
+@pytest.mark.portable_path("the Linux path's reaper takes every child of the process: one run at a time")
+def test_two_runs_at_once_in_two_threads(tmp_path: Path) -> None:
+    """The main thread's loop watches through SIGCHLD, the other's through threads; each asks only for its pids."""
+    workflow = """
+        jobs: 3
+        steps:
+          a: {run: "sleep 0.3; exit 4", continue_on_error: true}
+          b: {run: "for i in 1 2 3; do echo $i; sleep 0.1; done"}
+          c: {cmd: [wc, -l], stdin: b}
+          d: {run: "sleep 0.2", depends_on: {a: completed}}
+    """
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    box: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("two", run_yaml(tmp_path / "two", workflow)))
+    thread.start()
+    one = run_yaml(tmp_path / "one", workflow)
+    thread.join(60)
+    for result in (one, box["two"]):
+        assert [result[n].exit_code for n in "abcd"] == [4, 0, 0, 0]  # type: ignore[index]
