@@ -90,10 +90,10 @@ class LocalExecutor(MemberExecutor):
     def _sweep_tag(self, tag: tuple[str, str]) -> None:
         close_all(sweep((), (tag_entry(tag),)))
 
-    async def _kill_leftovers(self, groups: set[int]) -> None:
+    async def _kill_leftovers(self, groups: set[int], sessions: set[int]) -> None:
         assert self._loop is not None and self._reaper is not None
         for _ in range(5):  # again: something may have forked between scan and kill
-            pidfds = sweep(groups, [tag_entry(tag) for tag in self._tags])
+            pidfds = sweep(groups, [tag_entry(tag) for tag in self._tags], sessions)
             if not pidfds:
                 break
             await wait_exit(self._loop, pidfds, timeout=5.0)

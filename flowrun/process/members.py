@@ -109,6 +109,7 @@ class MemberExecutor:
         self._running: set[Pipeline] = set()
         self._exit_count = 0
         self._lingering: set[int] = set()  # groups that outlived their leader
+        self._sessions: set[int] = set()  # sessions of ended steps whose group is gone (members may remain)
         self._tags: set[tuple[str, str]] = set()  # encoded only if a sweep needs them
         self._captures: dict[int, Member] = {}
         self._graces: set[Member] = set()
@@ -138,8 +139,9 @@ class MemberExecutor:
         """SIGKILL every process carrying ``tag`` (it may have left the group)."""
         raise NotImplementedError
 
-    async def _kill_leftovers(self, groups: set[int]) -> None:
-        """End of run: ``groups`` got SIGKILL; kill what carries a tag, wait for all of it, reap."""
+    async def _kill_leftovers(self, groups: set[int], sessions: set[int]) -> None:
+        """End of run: ``groups`` got SIGKILL; kill what is in them, in ``sessions`` or one of
+        those groups' sessions, or carries a tag; wait for all of it, reap."""
         raise NotImplementedError
 
     def _unbind(self) -> None:
@@ -233,6 +235,7 @@ class MemberExecutor:
             self._lingering.add(m.pid)
         else:
             m.group_gone = True  # its pgid may be recycled: never signal it again
+            self._sessions.add(m.pid)  # but a process that moved to a group of its own is still in its session
         if m.capture >= 0:
             self._drain(m, DRAIN_READS)
         try:
@@ -298,7 +301,8 @@ class MemberExecutor:
         groups = self._stop_timers_and_running()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
-        await self._kill_leftovers(groups)
+        # a session whose leader's pid is alive again is someone else's (the pid was recycled)
+        await self._kill_leftovers(groups, {sid for sid in self._sessions if not _exists(sid)})
         for m in list(self._captures.values()):
             self._drain(m, FINAL_READS)
             if m.capture >= 0:
@@ -326,6 +330,16 @@ class MemberExecutor:
                     if m.timer is not None:
                         m.timer.cancel()
         return groups
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:

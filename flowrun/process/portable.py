@@ -153,13 +153,13 @@ class PortableExecutor(MemberExecutor):
     def _sweep_tag(self, tag: tuple[str, str]) -> None:
         pslist.kill_matching((), (os.fsdecode(tag_entry(tag)),))
 
-    async def _kill_leftovers(self, groups: set[int]) -> None:
+    async def _kill_leftovers(self, groups: set[int], sessions: set[int]) -> None:
         """Kill what is in the groups or carries a tag (``ps``), then wait for it to be gone."""
         tags = [os.fsdecode(tag_entry(tag)) for tag in self._tags]
         watcher = self._watcher
         assert watcher is not None
         for _ in range(5):  # again: something may have forked between listing and kill
-            pids = pslist.kill_matching(groups, tags)
+            pids = pslist.kill_matching(groups, tags, sessions)
             if not pids:
                 break
             loop = asyncio.get_running_loop()

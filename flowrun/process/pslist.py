@@ -96,21 +96,32 @@ def _exists(pid: int) -> bool:
     return True
 
 
-def matching(groups: Collection[int], tags: Collection[str]) -> list[int]:
-    """Live (not zombie) processes in one of ``groups`` or carrying one of ``tags`` (``NAME=value``)."""
-    if not groups and not tags:
+def matching(groups: Collection[int], tags: Collection[str], sessions: Collection[int] = ()) -> list[int]:
+    """Live (not zombie) processes in one of ``groups`` or ``sessions`` (or the session of a group's id),
+    or carrying one of ``tags`` (``NAME=value``). A step leads its session: one that moved to a group
+    of its own without its tag is still in it (``getsid``: ps has no portable session column)."""
+    if not groups and not tags and not sessions:
         return []
     tags = frozenset(tags)
-    return [p.pid for p in listing() if not p.zombie and (p.pgid in groups or not tags.isdisjoint(p.words))]
+    ids = frozenset(groups) | frozenset(sessions)
+    return [p.pid for p in listing() if not p.zombie
+            and (p.pgid in groups or not tags.isdisjoint(p.words) or (ids and _session(p.pid) in ids))]
 
 
-def kill_matching(groups: Collection[int], tags: Collection[str]) -> list[int]:
+def _session(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
+
+
+def kill_matching(groups: Collection[int], tags: Collection[str], sessions: Collection[int] = ()) -> list[int]:
     """SIGKILL what ``matching`` finds; return the pids signalled.
 
     Unlike the pidfd sweep, a pid is signalled by number: one recycled in the few
     milliseconds between the listing and the kill would be hit (the docs say so).
     """
-    pids = matching(groups, tags)
+    pids = matching(groups, tags, sessions)
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
