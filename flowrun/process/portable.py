@@ -50,6 +50,7 @@ class ExitWatcher:
         self._loop = loop
         self._watchers: dict[int, Callable[[int], None]] = {}
         self._users = 0
+        self._previous = signal.getsignal(signal.SIGCHLD)  # an embedding program's own handler comes back
         try:
             loop.add_signal_handler(signal.SIGCHLD, self.poll)
             self.signals = True
@@ -70,6 +71,8 @@ class ExitWatcher:
             self.poll()
             if self.signals:
                 self._loop.remove_signal_handler(signal.SIGCHLD)
+                if self._previous not in (None, signal.SIG_DFL):
+                    signal.signal(signal.SIGCHLD, self._previous)
             ExitWatcher._by_loop.pop(self._loop, None)
 
     def watch(self, pid: int, callback: Callable[[int], None]) -> None:

@@ -151,3 +151,19 @@ def test_two_runs_at_once_in_two_threads(tmp_path: Path) -> None:
     thread.join(60)
     for result in (one, box["two"]):
         assert [result[n].exit_code for n in "abcd"] == [4, 0, 0, 0]  # type: ignore[index]
+
+
+def test_the_programs_own_sigchld_handler_is_back_after_a_run(tmp_path: Path) -> None:
+    import signal
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGCHLD, lambda sig, frame: seen.append(sig))
+    try:
+        assert run_yaml(tmp_path, "steps: {a: {run: 'true'}}\n")["a"].status is StepStatus.SUCCESS
+        handler = signal.getsignal(signal.SIGCHLD)
+        assert callable(handler)
+        seen.clear()
+        subprocess.run(["true"], check=True)
+        assert seen == [signal.SIGCHLD]
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
