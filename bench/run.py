@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "bench"  # ../shared/bench beside the project root
 PY = sys.executable  # not resolved: a venv's python is a symlink out of the venv
 TOKEN_VAR = "FLOWRUN_BENCH_TOKEN"  # every process a run starts inherits it
+PROCESS_VAR = "FLOWRUN_PROCESS"  # flowrun's process path: the portable-* cases set it
 MARKER = ["sleep", "1000.123"]  # the timeout case's survivors look like this
 GIB = 1024**3
 MB = 1024 * 1024
@@ -162,6 +163,13 @@ class Plan:
 # ----------------------------------------------------------------- processes
 def exited_within(pid: int, bound: float) -> bool:
     """Block until the child exits (True) or bound seconds pass (False), without reaping it."""
+    if not hasattr(os, "pidfd_open"):  # macOS: ask waitid without reaping, every 1 ms
+        deadline = time.perf_counter() + bound
+        while time.perf_counter() < deadline:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            time.sleep(0.001)
+        return False
     fd = os.pidfd_open(pid)
     try:
         return bool(select.select([fd], [], [], bound)[0])
@@ -173,6 +181,13 @@ def token_pids(token: str) -> list[tuple[int, list[str]]]:
     """Live processes (pid, argv) whose environment carries this run's token."""
     needle = f"{TOKEN_VAR}={token}".encode()
     found = []
+    if not os.path.exists("/proc/self/environ"):  # macOS: ps shows environments (-E)
+        out = subprocess.run(["ps", "-A", "-ww", "-E", "-o", "pid=,stat=,command="], capture_output=True).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and needle in parts and not parts[1].startswith(b"Z"):
+                found.append((int(parts[0]), [p.decode(errors="replace") for p in parts[2:] if b"=" not in p]))
+        return found
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -389,10 +404,15 @@ def up(
     check: Callable[[Run], str | None] | None = None,
     marker: list[str] | None = None,
     bound: float = 300.0,
+    process: str | None = None,
 ) -> Variant:
-    """`flowrun up` on a workflow file; its .flowrun/ is removed after each run."""
+    """`flowrun up` on a workflow file; its .flowrun/ is removed after each run.
+
+    ``process``: the FLOWRUN_PROCESS this run gets (None: the bench's own setting, auto by default).
+    """
     argv = [*ctx.flowrun, "up", "-f", str(wf), "-j", str(jobs), "--output", "plain", "-q"]
-    return Variant(argv, wf.parent, expect_rc, check, workdir=wf.parent, marker=marker, bound=bound)
+    env = None if process is None else {**ctx.env, PROCESS_VAR: process}
+    return Variant(argv, wf.parent, expect_rc, check, workdir=wf.parent, marker=marker, bound=bound, env=env)
 
 
 def one_step(ctx: Ctx, jobs: int) -> Path:
@@ -544,6 +564,54 @@ def step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> 
     return build
 
 
+def portable_step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> Callable[[Ctx], Plan]:
+    """Per-step cost of the portable process path against the path detection picks, same workload, same rounds."""
+
+    def build(ctx: Ctx) -> Plan:
+        wl = ctx.wl
+        assert wl is not None
+        w = make(wl)
+        if ctx.quick:
+            w = rebuild(wl, w, quick_n)
+        n, jobs = len(w.steps), w.jobs  # type: ignore[attr-defined]
+        d, d1 = ctx.tmp / name, ctx.tmp / f"{name}-1"
+        wl.write_canonical(w, d)
+        wl.write_canonical(wl.wide(n=1, jobs=jobs), d1)
+        variants = {
+            "portable": up(ctx, d / "flowrun.yaml", jobs, process="portable"),
+            "portable-1": up(ctx, d1 / "flowrun.yaml", jobs, process="portable"),
+            "auto": up(ctx, d / "flowrun.yaml", jobs, process="auto"),
+            "auto-1": up(ctx, d1 / "flowrun.yaml", jobs, process="auto"),
+        }
+
+        def summarize(rounds: list[Round]) -> Row:
+            def per_step(a: str, b: str) -> list[float]:
+                return [(r[a].wall - r[b].wall) / n * 1000 for r in rounds]
+
+            fr, fl = per_step("portable", "portable-1"), per_step("auto", "auto-1")
+            rs = ratios(fr, fl)
+            walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
+            return Row(
+                name + (f" [{n}]" if ctx.quick else ""),
+                stat(fr, fmt_ms),
+                stat(fl, fmt_ms),
+                stat(rs, fmt_x),
+                "≤ 2x per step",
+                verdict(med(rs) <= 2.0),
+                [
+                    f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; flowrun column: "
+                    f"{PROCESS_VAR}=portable; floor column: {PROCESS_VAR}=auto (the Linux path where it works)",
+                    f"walls: portable {walls['portable']}, 1 step {walls['portable-1']}; "
+                    f"auto {walls['auto']}, 1 step {walls['auto-1']}",
+                    *noise_note(rounds, "portable"),
+                ],
+            )
+
+        return Plan(variants, summarize, against=False)
+
+    return build
+
+
 def rebuild(wl: ModuleType, w: object, n: int) -> object:
     """The same kind of workload, smaller (for --quick)."""
     kind = w.kind  # type: ignore[attr-defined]
@@ -579,8 +647,8 @@ def case_sleepers(ctx: Ctx) -> Plan:
     return Plan(variants, summarize)
 
 
-def pipe_case(name: str, consumers: int, target: float) -> Callable[[Ctx], Plan]:
-    """head -c N /dev/zero into `consumers` x wc -c, against sh -c 'head | wc -c'."""
+def pipe_case(name: str, consumers: int, target: float, process: str | None = None) -> Callable[[Ctx], Plan]:
+    """head -c N /dev/zero into `consumers` x wc -c, against sh -c 'head | wc -c' (``process``: see ``up``)."""
 
     def build(ctx: Ctx) -> Plan:
         nbytes = GIB // 2 if ctx.quick else 2 * GIB
@@ -597,8 +665,8 @@ def pipe_case(name: str, consumers: int, target: float) -> Callable[[Ctx], Plan]
 
         sh = f"head -c {nbytes} /dev/zero | wc -c"
         variants = {
-            "flowrun": up(ctx, wf, max(2, consumers + 1), check=check_all),
-            "flowrun-1": up(ctx, one_step(ctx, 2), 2),
+            "flowrun": up(ctx, wf, max(2, consumers + 1), check=check_all, process=process),
+            "flowrun-1": up(ctx, one_step(ctx, 2), 2, process=process),
             "floor": Variant(["sh", "-c", sh], ctx.tmp, check=printed_count_check(nbytes)),
             "floor-1": Variant(["sh", "-c", "true | true"], ctx.tmp),
         }
@@ -619,12 +687,13 @@ def pipe_case(name: str, consumers: int, target: float) -> Callable[[Ctx], Plan]
                 f"≥ {target:g}x",
                 verdict(med(rs) >= target),
                 [
-                    f"{consumers} consumer(s); GB/s = bytes / (wall - 1-step wall); floor: sh -c '{sh}'",
+                    f"{consumers} consumer(s); GB/s = bytes / (wall - 1-step wall); floor: sh -c '{sh}'"
+                    + (f"; flowrun with {PROCESS_VAR}={process}" if process else ""),
                     f"walls: flowrun {walls['flowrun']}, 1 step {walls['flowrun-1']}; sh {walls['floor']}",
                 ],
             )
 
-        return Plan(variants, summarize)
+        return Plan(variants, summarize, against=process is None)
 
     return build
 
@@ -1073,6 +1142,9 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "schedule": (case_schedule, False),
     "uptodate": (case_uptodate, False),
     "complete-1k": (case_complete, False),
+    "portable-wide-j2": (portable_step_case("portable-wide-j2", _wide, 200), True),
+    "portable-pipe-2g": (pipe_case("portable-pipe-2g", 1, 0.8, process="portable"), False),
+    "portable-fanout-2g": (pipe_case("portable-fanout-2g", 2, 0.5, process="portable"), False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
 }

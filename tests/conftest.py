@@ -3,8 +3,9 @@
 The autouse ``no_leftover_processes`` fixture puts ``FLOWRUN_TEST_TAG=<uuid>``
 into ``os.environ``; every process a test starts inherits it (tests build step
 environments from ``os.environ``). After the test, ``/proc/*/environ`` is
-scanned for that exact entry: any live match is SIGKILLed, reaped, and fails
-the test. The scan is independent of ``flowrun.process.kill`` on purpose.
+scanned for that exact entry (``ps`` with environments where there is no
+``/proc``: macOS): any live match is SIGKILLed, reaped, and fails the test.
+The scan is independent of ``flowrun.process`` on purpose.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import select
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,8 +34,28 @@ def _read(path: str) -> bytes:
         return b""
 
 
+HAS_PROC = os.path.exists("/proc/self/environ")
+
+
+def _tagged_by_ps(entry: str) -> dict[int, str]:
+    """``ps`` with environments (BSD/macOS ``-E``, else procps ``e``): ``PID STAT COMMAND ENV...``."""
+    for argv in (["ps", "-A", "-ww", "-E", "-o", "pid=,stat=,command="], ["ps", "axeww", "-o", "pid=,stat=,command="]):
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+        if done.returncode == 0:
+            break
+    found: dict[int, str] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[0].isdigit() and entry in parts[2:] and not parts[1].startswith("Z"):
+            if int(parts[0]) != os.getpid():
+                found[int(parts[0])] = " ".join(p for p in parts[2:] if "=" not in p)
+    return found
+
+
 def tagged_processes(tag: str) -> dict[int, str]:
     """Live (not zombie) processes whose initial environment holds ``FLOWRUN_TEST_TAG=tag``."""
+    if not HAS_PROC:
+        return _tagged_by_ps(f"{TEST_TAG_VAR}={tag}")
     entry = f"{TEST_TAG_VAR}={tag}".encode()
     found: dict[int, str] = {}
     for name in os.listdir("/proc"):
@@ -49,6 +71,18 @@ def tagged_processes(tag: str) -> dict[int, str]:
 
 
 def _kill_and_reap(pids: list[int], timeout: float) -> None:
+    if not hasattr(os, "pidfd_open"):
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.01)
+            for pid in list(pids):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            pids = [pid for pid in pids if pid in tagged_or_alive(pids)]
+        return
     fds = []
     for pid in pids:
         with contextlib.suppress(OSError):
@@ -65,6 +99,13 @@ def _kill_and_reap(pids: list[int], timeout: float) -> None:
     for pid in pids:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def tagged_or_alive(pids: list[int]) -> set[int]:
+    """Those of ``pids`` that still exist and are not zombies (``ps``)."""
+    done = subprocess.run(["ps", "-o", "pid=,stat=", "-p", ",".join(map(str, pids))], capture_output=True, text=True)
+    return {int(p[0]) for p in (line.split() for line in done.stdout.splitlines())
+            if len(p) == 2 and p[0].isdigit() and not p[1].startswith("Z")}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -59,13 +59,13 @@ async def arun(
     gc.freeze()
     if targets:
         plan = plan.select(targets)
+    if executor is None:
+        from flowrun.process.choose import local_executor
+
+        executor = local_executor()  # the fast Linux path where it works, else the portable one
     run_id = run_id or new_run_id()
     logs = LogWriter(workflow.base_dir, run_id)
     chosen = jobs or workflow.jobs or os.cpu_count() or 1
-    if executor is None:
-        from flowrun.process.local import LocalExecutor
-
-        executor = LocalExecutor()
     # the run's own report beside its logs (what `flowrun logs` and tools can read back)
     own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
                             workflow_file=workflow.path or None, private=True)

@@ -19,6 +19,8 @@ __all__ = ["PIPE_SIZE", "FanoutRelay", "make_pipe"]
 #: Size asked for pipes that carry bulk data (fewer wake-ups than the 64 KiB default).
 PIPE_SIZE = 1 << 20
 _SPLICE_F_NONBLOCK = 0x02
+#: Linux's pipe-resize fcntl; other systems size pipes themselves
+_F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
 def _load_tee() -> Callable[[int, int, int, int], int] | None:
@@ -39,9 +41,9 @@ _TEE = _load_tee()
 def make_pipe(size: int | None = None) -> tuple[int, int]:
     """A close-on-exec pipe, enlarged to ``size`` bytes when the kernel allows it."""
     r, w = os.pipe()
-    if size:
+    if size and _F_SETPIPE_SZ is not None:
         with contextlib.suppress(OSError):
-            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+            fcntl.fcntl(w, _F_SETPIPE_SZ, size)
     return r, w
 
 
@@ -53,14 +55,16 @@ class FanoutRelay:
     holds a span it is dropped from the source by ``splice(2)`` into /dev/null.
     A consumer only gets a new span once it has taken the last (its *lead* is
     spent), so the slowest reader sets the pace and nobody gets a byte twice.
-    Where tee/splice are missing, bytes are copied through one PIPE_SIZE buffer.
+    Where tee/splice are missing (or ``zero_copy`` is False: the portable path),
+    bytes are copied through one PIPE_SIZE buffer.
 
     Non-blocking fds plus poll() on a stop pipe, so ``stop()`` always ends it. A
     consumer that has gone (EPIPE) is dropped; with none left the source is closed
     and the producer gets SIGPIPE.
     """
 
-    def __init__(self, src: int, outs: list[int]) -> None:
+    def __init__(self, src: int, outs: list[int], zero_copy: bool = True) -> None:
+        self._zero_copy = zero_copy and _TEE is not None
         self._stop_r, self._stop_w = os.pipe()
         self._src, self._outs = src, outs
         self._pollers: dict[tuple[int, ...], select.poll] = {}
@@ -97,7 +101,7 @@ class FanoutRelay:
             os.set_blocking(src, False)
             for fd in outs:
                 os.set_blocking(fd, False)
-            if _TEE is None or not self._run_tee():
+            if not self._zero_copy or not self._run_tee():
                 self._run_copy()
         except OSError:
             return

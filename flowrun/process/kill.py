@@ -35,9 +35,13 @@ _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
 
 
 def _prctl(option: int, arg: ctypes.c_ulong | ctypes._Pointer) -> int:  # type: ignore[type-arg]
-    libc = ctypes.CDLL(None, use_errno=True)
+    """libc's prctl, or -1 where there is none (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return -1
     zero = ctypes.c_ulong(0)
-    return int(libc.prctl(ctypes.c_int(option), arg, zero, zero, zero))
+    return int(prctl(ctypes.c_int(option), arg, zero, zero, zero))
 
 
 def set_child_subreaper(enabled: bool) -> bool:
@@ -115,13 +119,14 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
-def _matches(pid: str, groups: Collection[int], tags: Collection[bytes]) -> bool:
-    if groups:
+def _matches(pid: str, groups: Collection[int], tags: Collection[bytes], sessions: Collection[int] = ()) -> bool:
+    if groups or sessions:
         stat = _read(f"/proc/{pid}/stat")
-        fields = stat[stat.rfind(b")") + 2 :].split(b" ", 3)  # state ppid pgrp ...
-        if len(fields) < 4 or fields[0] in (b"Z", b"X"):
+        fields = stat[stat.rfind(b")") + 2 :].split(b" ", 4)  # state ppid pgrp session ...
+        if len(fields) < 5 or fields[0] in (b"Z", b"X"):
             return False  # gone, or a zombie waiting for its parent to reap it
-        if int(fields[2]) in groups:
+        session = int(fields[3])
+        if int(fields[2]) in groups or session in groups or session in sessions:  # a step leads its session
             return True
     if tags:
         environ = _read(f"/proc/{pid}/environ")
@@ -130,26 +135,31 @@ def _matches(pid: str, groups: Collection[int], tags: Collection[bytes]) -> bool
     return False
 
 
-def sweep(groups: Collection[int], tags: Collection[bytes]) -> list[int]:
-    """SIGKILL every live process in one of ``groups`` or carrying one of ``tags``.
+def sweep(groups: Collection[int], tags: Collection[bytes], sessions: Collection[int] = ()) -> list[int]:
+    """SIGKILL every live process in one of ``groups`` or ``sessions`` (or the session of a group's id),
+    or carrying one of ``tags``.
+
+    A step leads its own session, so one that moved to a group of its own (``setpgid``,
+    a script's job control) without its tag is still found by its session.
 
     Returns a pidfd per process signalled, for the caller to wait on and close.
     Each match is re-checked through its pidfd, so a recycled pid is never hit.
     """
     tags = frozenset(tags)
     groups = frozenset(groups)
+    sessions = frozenset(sessions)
     pidfds: list[int] = []
-    if not tags and not groups:
+    if not tags and not groups and not sessions:
         return pidfds
     me = os.getpid()
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me or not _matches(name, groups, tags):
+        if not name.isdigit() or int(name) == me or not _matches(name, groups, tags, sessions):
             continue
         try:
             pidfd = os.pidfd_open(int(name))
         except OSError:
             continue
-        if not _matches(name, groups, tags):  # the pid was recycled before pidfd_open
+        if not _matches(name, groups, tags, sessions):  # the pid was recycled before pidfd_open
             os.close(pidfd)
             continue
         with contextlib.suppress(OSError):

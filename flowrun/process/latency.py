@@ -36,7 +36,8 @@ SLICE_NS = 100_000
 
 def _syscall(getting: bool, attr: bytes | None = None) -> bytes | None:
     """sched_getattr (returns the attr) or sched_setattr (returns b"" on success) for this thread."""
-    numbers = _SYSCALLS.get(os.uname().machine)
+    uname = os.uname()
+    numbers = _SYSCALLS.get(uname.machine) if uname.sysname == "Linux" else None  # Linux's syscall numbers
     if numbers is None:
         return None
     try:

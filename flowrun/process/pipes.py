@@ -117,8 +117,13 @@ def _spawn_order(spec: PipelineSpec) -> list[int]:
     return sorted(range(len(spec.members)), key=lambda j: -depth[j])
 
 
-def wire(spec: PipelineSpec, devnull: int, captures: CapturePipes | None = None) -> Wiring:
-    """Open every pipe and file of a pipeline; failures become ``MemberFds.error``."""
+def wire(
+    spec: PipelineSpec, devnull: int, captures: CapturePipes | None = None, zero_copy: bool = True
+) -> Wiring:
+    """Open every pipe and file of a pipeline; failures become ``MemberFds.error``.
+
+    ``zero_copy=False``: fan-out relays copy through their bounded buffer, never tee/splice.
+    """
     captures = captures or CapturePipes()
     if len(spec.members) == 1 and not isinstance(spec.members[0].stdin, StepSource):  # a lone step
         lone, feeds = MemberFds(), []
@@ -139,7 +144,7 @@ def wire(spec: PipelineSpec, devnull: int, captures: CapturePipes | None = None)
     for p, cons in consumers.items():
         made: list[int] = []
         try:
-            relay = _wire_pipe(fds[p], [fds[c] for c in cons], made)
+            relay = _wire_pipe(fds[p], [fds[c] for c in cons], made, zero_copy)
         except OSError as exc:  # out of fds: these members fail, the rest can run
             close_all(made)
             for i in (p, *cons):
@@ -158,7 +163,9 @@ def wire(spec: PipelineSpec, devnull: int, captures: CapturePipes | None = None)
     return Wiring(fds, order, relays, feeds)
 
 
-def _wire_pipe(producer: MemberFds, consumers: list[MemberFds], made: list[int]) -> FanoutRelay | None:
+def _wire_pipe(
+    producer: MemberFds, consumers: list[MemberFds], made: list[int], zero_copy: bool
+) -> FanoutRelay | None:
     """One consumer: a plain pipe, kernel-only. Several: a pipe per consumer and a relay."""
     if len(consumers) == 1:
         r, w = make_pipe(PIPE_SIZE)
@@ -177,7 +184,7 @@ def _wire_pipe(producer: MemberFds, consumers: list[MemberFds], made: list[int])
         c.stdin = r
         c.owned.append(r)
         outs.append(w)
-    return FanoutRelay(src, outs)
+    return FanoutRelay(src, outs, zero_copy)
 
 
 def _wire_member(

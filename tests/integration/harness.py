@@ -56,6 +56,10 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
 
 
 def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (``/proc``, else ``ps``)."""
+    if not os.path.exists("/proc/self/stat"):
+        done = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+        return bool(done.stdout.strip()) and not done.stdout.strip().startswith("Z")
     try:
         with open(f"/proc/{pid}/stat") as handle:
             return handle.read().split(") ")[-1][0] != "Z"

@@ -1,7 +1,9 @@
-"""LocalExecutor with real processes: capture, pipes, fan-out, redirects, timeouts, cancel.
+"""The local executors with real processes: capture, pipes, fan-out, redirects, timeouts, cancel.
 
-Every test drives the executor inside ``asyncio.run`` and waits for events (a
-``ready`` line, a pidfile, a pidfd) with deadlines, never for a fixed time.
+Every test drives the executor of its process path (``LocalExecutor`` on
+``[linux]``, ``PortableExecutor`` on ``[portable]``: conftest.py) inside
+``asyncio.run`` and waits for events (a ``ready`` line, a pidfile, a pidfd)
+with deadlines, never for a fixed time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import pytest
 
 from flowrun.errors import ExecutorError
+from flowrun.process.choose import PROCESS_VAR
 from flowrun.process.executor import (
     MERGE_INTO_STDOUT,
     FileSink,
@@ -37,10 +40,17 @@ from flowrun.process.executor import (
     TextSource,
 )
 from flowrun.process.local import LocalExecutor
+from flowrun.process.members import MemberExecutor
+from flowrun.process.portable import PortableExecutor
 
 SLEEPIT = (sys.executable, "-S", str(Path(__file__).resolve().parent.parent / "helpers" / "sleepit.py"))
 STEP_TAG = "FLOWRUN_STEP_TAG"
 MiB = 1 << 20
+
+
+def make_executor(**kw: Any) -> MemberExecutor:
+    """The executor of the test's process path."""
+    return (LocalExecutor if os.environ[PROCESS_VAR] == "linux" else PortableExecutor)(**kw)
 
 
 def step(name: str, *argv: str, cwd: str | os.PathLike[str] | None = None, **kw: Any) -> LaunchSpec:
@@ -89,15 +99,15 @@ class Sink:
 
 
 @contextlib.asynccontextmanager
-async def executor(**kw: Any) -> AsyncIterator[LocalExecutor]:
-    ex = LocalExecutor(**kw)
+async def executor(**kw: Any) -> AsyncIterator[MemberExecutor]:
+    ex = make_executor(**kw)
     try:
         yield ex
     finally:
         await ex.aclose()
 
 
-def launch(ex: LocalExecutor, *members: LaunchSpec) -> tuple[Sink, PipelineHandle]:
+def launch(ex: MemberExecutor, *members: LaunchSpec) -> tuple[Sink, PipelineHandle]:
     sink = Sink()
     return sink, ex.launch(PipelineSpec(members), sink)
 
@@ -355,7 +365,7 @@ async def test_timeout_kills_the_group_and_aclose_the_escaped_grandchild(tmp_pat
         f"{' '.join(SLEEPIT)} default --sleep 60 --grandchild bg --pidfile {bg} & "
         f"{' '.join(SLEEPIT)} default --sleep 60 --grandchild setsid --pidfile {sid}; wait"
     )
-    ex = LocalExecutor()
+    ex = make_executor()
     try:
         sink, _ = launch(ex, step("tree", "sh", "-c", script, timeout=3.0, kill_grace=30.0))
         bg_pid, sid_pid = await pidfile(bg), await pidfile(sid)
@@ -368,8 +378,10 @@ async def test_timeout_kills_the_group_and_aclose_the_escaped_grandchild(tmp_pat
     finally:
         await ex.aclose()
     assert has_exited(sid_fd), "aclose() left the setsid grandchild alive"
-    # both were orphaned and re-parented to us (subreaper): reaped, not zombies
-    assert not Path(f"/proc/{bg_pid}").exists() and not Path(f"/proc/{sid_pid}").exists()
+    if os.environ[PROCESS_VAR] == "linux":
+        # both were orphaned and re-parented to us (subreaper): reaped, not zombies
+        assert not Path(f"/proc/{bg_pid}").exists() and not Path(f"/proc/{sid_pid}").exists()
+    # portable: no subreaper, so they were re-parented to init, which reaps them
     os.close(bg_fd)
     os.close(sid_fd)
 
@@ -426,7 +438,7 @@ async def test_cancel_is_graceful_then_force_skips_the_grace() -> None:
 
 @in_loop
 async def test_aclose_kills_what_is_still_running_and_reports_it() -> None:
-    ex = LocalExecutor()
+    ex = make_executor()
     sink, _ = launch(ex, step("long", *SLEEPIT, "default", "--sleep", "60"))
     await sink.text("long", b"ready")
     await ex.aclose()
@@ -467,8 +479,7 @@ async def test_process_groups_instead_of_sessions() -> None:
         sink, handle = launch(ex, step("g", "sh", "-c", "echo $$; exec sleep 60"))
         await sink.text("g", b"\n")
         pid = int(sink.output["g"])
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        pgid, sid = (int(x) for x in stat[stat.rfind(")") + 2 :].split()[2:4])
+        pgid, sid = os.getpgid(pid), os.getsid(pid)
         assert pgid == pid and sid == os.getsid(0)  # its own group, inside our session
         handle.cancel()
         out = (await sink.done())["g"]
@@ -491,8 +502,10 @@ def test_works_when_stdin_stdout_and_stderr_are_closed(tmp_path: Path) -> None:
 import asyncio, os, sys
 from flowrun.process.executor import LaunchSpec, PipelineSpec, TextSource
 from flowrun.process.local import LocalExecutor
+from flowrun.process.portable import PortableExecutor
+kind = LocalExecutor if os.environ["FLOWRUN_PROCESS"] == "linux" else PortableExecutor
 async def main(libc):
-    ex, out, done = LocalExecutor(libc_spawn=libc), bytearray(), asyncio.Event()
+    ex, out, done = kind(libc_spawn=libc), bytearray(), asyncio.Event()
     class Sink:
         def on_output(self, step, data): out.extend(data)
         def on_exit(self, outcomes): done.set()
@@ -510,20 +523,41 @@ with open({str(result)!r}, "w") as f:
     assert result.read_text() == repr([b"in\nerr\n", b"in\nerr\n"])
 
 
-def test_a_kernel_without_pidfds_is_a_plain_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Linux before 5.3 (or valgrind) has no pidfd_open: flowrun says so instead of a traceback."""
+@pytest.mark.one_path("sets FLOWRUN_PROCESS itself")
+def test_a_kernel_without_pidfds_falls_back_by_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux before 5.3 (or valgrind) has no pidfd_open: detection picks the portable path; forcing
+    the Linux one is a plain error, and so is the fast executor built by hand."""
     import errno
 
     import flowrun
+    from flowrun.errors import UsageError
+    from flowrun.process.detect import features
 
     def no_pidfds(pid: int, flags: int = 0) -> int:
         raise OSError(errno.ENOSYS, "Function not implemented")
 
-    (tmp_path / "flowrun.yaml").write_text("steps:\n  a: {cmd: [\"true\"]}\n")
+    (tmp_path / "flowrun.yaml").write_text("steps:\n  a: {run: 'echo $FLOWRUN_STEP > ran'}\n")
     workflow = flowrun.load(tmp_path / "flowrun.yaml")
     monkeypatch.setattr(os, "pidfd_open", no_pidfds)
-    with pytest.raises(ExecutorError, match=r"Linux 5\.3"):
-        flowrun.run(workflow, handle_signals=False)
+    features.cache_clear()
+    try:
+        monkeypatch.delenv(PROCESS_VAR)
+        assert flowrun.run(workflow, handle_signals=False).exit_code() == 0
+        assert (tmp_path / "ran").read_text() == "a\n"
+        monkeypatch.setenv(PROCESS_VAR, "linux")
+        with pytest.raises(UsageError, match=r"FLOWRUN_PROCESS=linux: .*pidfd_open fails .*FLOWRUN_PROCESS=portable"):
+            flowrun.run(workflow, handle_signals=False)
+        with pytest.raises(ExecutorError, match=r"Linux 5\.3"):
+            asyncio.run(_launch_one(LocalExecutor()))
+    finally:
+        features.cache_clear()
+
+
+async def _launch_one(ex: MemberExecutor) -> None:
+    try:
+        ex.launch(PipelineSpec((step("x", "true"),)), Sink())
+    finally:
+        await ex.aclose()
 
 
 @in_loop
@@ -539,7 +573,7 @@ async def test_no_fd_is_left_open_after_aclose(tmp_path: Path) -> None:
         ):
             sink, _ = launch(ex, *members)
             await sink.done()
-        assert len(os.listdir("/proc/self/fd")) > len(before)  # the spare capture pipe, the epoll set
+        assert len(os.listdir("/proc/self/fd")) > len(before)  # the spare capture pipe (the epoll set)
     leaked = set(os.listdir("/proc/self/fd")) - before
     assert not leaked, {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked
                         if os.path.exists(f"/proc/self/fd/{fd}")}

@@ -15,6 +15,8 @@ import pytest
 
 from flowrun.process import fanout
 
+pytestmark = pytest.mark.one_path("drives FanoutRelay directly (both of its copy modes)")
+
 
 @pytest.fixture(params=["tee", "copy"])
 def relay_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from flowrun.engine.history import History, RunRow, StepRow
 from flowrun.engine.history_query import history_view
 from tests.integration.harness import cli, write
@@ -202,6 +204,7 @@ def test_two_processes_recording_at_once_both_record(tmp_path: Path) -> None:
 # --- the size flowrun history must answer for ------------------------------------------------------------------
 
 
+@pytest.mark.one_path("25 s, and no process runs: the history store and its queries only")
 def test_history_over_1000_runs_of_1000_steps_answers_fast(tmp_path: Path) -> None:
     history = History.open(str(tmp_path), print)
     assert history is not None

@@ -13,6 +13,8 @@ from flowrun.events import StepStatus
 from flowrun.process.latency import SLICE_NS, LatencyHint, sched_attr
 from tests.integration.harness import run_yaml
 
+pytestmark = pytest.mark.linux_path("the latency hint is the Linux path's (sched_setattr, custom slices: 6.12+)")
+
 
 def _slice_of(sched_text: str) -> int:
     for line in sched_text.splitlines():

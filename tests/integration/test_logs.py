@@ -98,8 +98,8 @@ def test_pruning_never_removes_a_run_still_going(tmp_path: Path) -> None:
     """FLOWRUN_KEEP_RUNS=1 with a long run going: the next run must not delete its folder."""
     write(tmp_path, """
         steps:
-          slow: {run: "sleep 2; echo late"}
-    """)
+          slow: {run: "until [ -f go ]; do sleep 0.01; done; echo late"}
+    """)  # it ends when the test says so: a busy machine cannot let it finish before the check
     first = subprocess.Popen(flowrun_cmd("up", "--output", "plain"), cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, env={**os.environ, "FLOWRUN_KEEP_RUNS": "1"})
     try:
@@ -111,6 +111,7 @@ def test_pruning_never_removes_a_run_still_going(tmp_path: Path) -> None:
             assert cli(tmp_path, "up", "-f", "quick.yaml", env={"FLOWRUN_KEEP_RUNS": "1"}).returncode == 0
         assert going.exists()
     finally:
+        (tmp_path / "go").touch()
         out, _ = first.communicate(timeout=30)
     assert first.returncode == 0, out
     assert (going / "slow.log").read_text() == "late\n"

@@ -111,6 +111,28 @@ def test_a_leftover_without_the_step_tag_is_killed_through_its_group(tmp_path: P
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_leftover_in_a_group_of_its_own_without_the_tag_is_killed_through_its_session(tmp_path: Path) -> None:
+    """Job control (``set -m``) gives a background job its own group; ``env -i`` drops the tag. The step's
+    session still holds it."""
+    result = run_yaml(tmp_path, """
+        steps:
+          leaves-grouped:
+            run: |
+              set -m
+              env -i sleep 1000.4343 >/dev/null 2>&1 &
+              until [ "$(ps -o args= -p $!)" = "sleep 1000.4343" ]; do sleep 0.01; done  # env has exec'd sleep
+              echo "$! $(ps -o pgid= -p $!) $$" > child.txt
+    """)
+    pid, pgid, step_pid = (int(x) for x in (tmp_path / "child.txt").read_text().split())
+    try:
+        assert result["leaves-grouped"].status is S.SUCCESS
+        assert pgid == pid != step_pid  # a group of its own: killpg of the step's group misses it
+        wait_for(lambda: not alive(pid), timeout=5, what="the leftover in its own group to be killed at run end")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _environ(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:

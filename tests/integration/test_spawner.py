@@ -17,6 +17,8 @@ import pytest
 from flowrun.process.executor import StepEnv
 from flowrun.process.spawn import Spawner
 
+pytestmark = pytest.mark.one_path("drives the Spawner directly, which both paths share")
+
 
 def _run(spawner: Spawner, argv: tuple[str, ...], env: Mapping[str, str], cwd: str) -> bytes:
     r, w = os.pipe()
