@@ -70,6 +70,8 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("--force", action="store_true", help="run steps with sources: even when nothing changed")
     up.add_argument("--resume", action="store_true",
                     help="the last recorded run's selection and parameters again; what succeeded then is cached")
+    up.add_argument("--executor", metavar="NAME", help="where steps run: local (default) or dask")
+    up.add_argument("--scheduler", metavar="ADDR", help="the Dask scheduler (default: $FLOWRUN_DASK_SCHEDULER)")
 
 
 def _graph_arguments(graph: argparse.ArgumentParser) -> None:
@@ -294,7 +296,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
                                     dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters,
-                 params=params, force=args.force, resume=args.resume)
+                 params=params, force=args.force, resume=args.resume, executor=args.executor, scheduler=args.scheduler)
     return result.exit_code()
 
 
@@ -326,9 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(arguments[0] if arguments and arguments[0] in _SUBCOMMANDS else None)
     args = parser.parse_args(arguments)
     if args.version:
-        from importlib.metadata import version
-
-        print(f"flowrun {version('flowrun')}")
+        print(f"flowrun {__import__('importlib.metadata').metadata.version('flowrun')}")
         return 0
     if args.command is None:
         parser.print_help()
