@@ -39,7 +39,7 @@ from flowrun.process.dask_worker import AttemptRefused, cancel_attempts, flowrun
 __all__ = ["CONNECT_TIMEOUT", "DaskExecutor"]
 
 #: how long ``open`` waits for a scheduler (SPEC §11: exit 2 within 30 s)
-CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 #: how long a finished task's last event may trail its result
 _END_GRACE = 3.0
 
