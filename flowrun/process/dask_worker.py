@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -31,6 +35,7 @@ from typing import Any
 from distributed import get_client, get_worker
 
 from flowrun.process.executor import MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.process.kill import tag_entry
 from flowrun.process.local import LocalExecutor
 
 __all__ = ["AttemptRefused", "cancel_attempts", "flowrun_version", "outcome_data", "run_attempt"]
@@ -123,6 +128,15 @@ class _Runner:
         self.cancelled: OrderedDict[str, bool] = OrderedDict()
         threading.Thread(target=self.loop.run_forever, name="flowrun-runner", daemon=True).start()
         atexit.register(self.shutdown)
+        # kills what the attempts still run if this process dies (flowrun/process/guard.py)
+        self.guard = subprocess.Popen([sys.executable, "-m", "flowrun.process.guard"], stdin=subprocess.PIPE,
+                                      start_new_session=True, close_fds=True)
+
+    def _tell(self, sign: str, entries: list[str]) -> None:
+        if entries:
+            with contextlib.suppress(OSError):
+                lines = "".join(f"{sign}{e}\n" for e in entries)
+                os.write(self.guard.stdin.fileno(), lines.encode())  # type: ignore[union-attr]
 
     async def run(self, worker: Any, key: str, topic: str, spec: PipelineSpec) -> list[list[Any]]:
         loop = asyncio.get_running_loop()
@@ -132,6 +146,8 @@ class _Runner:
             end = [outcome_data(MemberOutcome(m.name, None, None, now, now, cancelled=True)) for m in spec.members]
             _Output(loop, worker, topic, key).flush(end)
             return end
+        entries = [tag_entry(m.tag).hex() for m in spec.members if m.tag is not None]
+        self._tell("+", entries)
         executor = LocalExecutor()
         output = _Output(loop, worker, topic, key)
         sink = _Sink(output, loop.create_future())
@@ -146,6 +162,7 @@ class _Runner:
                 self.attempts.pop(key, None)
         finally:
             await executor.aclose()  # what the attempt left behind ends with it
+            self._tell("-", entries)
         end = [outcome_data(o) for o in outcomes]
         output.flush(end)
         return end

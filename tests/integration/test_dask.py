@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("distributed", reason="the dask executor's tests need the extra: pip install 'flowrun[dask]'")
 
-from tests.integration.dask_cluster import Cluster, running_cluster, worker_parent  # noqa: E402
-from tests.integration.harness import SLEEPIT, alive, cli, flowrun_in_background, wait_for, write  # noqa: E402
+from tests.integration.dask_cluster import Cluster, running_cluster, worker_parent
+from tests.integration.harness import SLEEPIT, alive, cli, flowrun_in_background, wait_for, write
 
 
 @pytest.fixture(scope="session")
@@ -145,11 +145,11 @@ def test_a_lost_worker_fails_the_attempt_and_a_retry_recovers(tmp_path: Path, da
               fragile:
                 run: |
                   echo "$FLOWRUN_ATTEMPT" >> starts
-                  if [ "$FLOWRUN_ATTEMPT" = 1 ]; then echo $PPID > worker.pid; exec {SLEEPIT} default --sleep 100; fi
+                  if [ "$FLOWRUN_ATTEMPT" = 1 ]; then echo $$ > step.pid; echo $PPID > worker.pid; exec {SLEEPIT} default --sleep 100; fi
                   echo recovered
                 retry: {{attempts: {attempts}}}
         """)
-        for name in ("starts", "worker.pid"):
+        for name in ("starts", "worker.pid", "step.pid"):
             (tmp_path / name).unlink(missing_ok=True)
         with flowrun_in_background(tmp_path, "--executor", "dask", "--scheduler", dask.address) as (proc, out):
             wait_for(lambda: (tmp_path / "worker.pid").exists(), timeout=30, what="the step to start")
@@ -159,6 +159,8 @@ def test_a_lost_worker_fails_the_attempt_and_a_retry_recovers(tmp_path: Path, da
         assert "worker lost" in text, text
         # Dask starts the task again on the other worker: it refused, so attempt 1 started once
         assert (tmp_path / "starts").read_text().split() == ["1", "2"][:attempts]
+        step = int((tmp_path / "step.pid").read_text())  # the worker's guard killed what it ran
+        wait_for(lambda: not alive(step), timeout=10, what="the lost worker's step to be killed")
         dask.wait_for_both()
     assert "fragile | recovered" in text
 
