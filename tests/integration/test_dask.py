@@ -145,7 +145,9 @@ def test_a_lost_worker_fails_the_attempt_and_a_retry_recovers(tmp_path: Path, da
               fragile:
                 run: |
                   echo "$FLOWRUN_ATTEMPT" >> starts
-                  if [ "$FLOWRUN_ATTEMPT" = 1 ]; then echo $$ > step.pid; echo $PPID > worker.pid; exec {SLEEPIT} default --sleep 100; fi
+                  if [ "$FLOWRUN_ATTEMPT" = 1 ]; then
+                    echo $$ > step.pid; echo $PPID > worker.pid; exec {SLEEPIT} default --sleep 100
+                  fi
                   echo recovered
                 retry: {{attempts: {attempts}}}
         """)
@@ -160,7 +162,7 @@ def test_a_lost_worker_fails_the_attempt_and_a_retry_recovers(tmp_path: Path, da
         # Dask starts the task again on the other worker: it refused, so attempt 1 started once
         assert (tmp_path / "starts").read_text().split() == ["1", "2"][:attempts]
         step = int((tmp_path / "step.pid").read_text())  # the worker's guard killed what it ran
-        wait_for(lambda: not alive(step), timeout=10, what="the lost worker's step to be killed")
+        wait_for(lambda step=step: not alive(step), timeout=10, what="the lost worker's step to be killed")
         dask.wait_for_both()
     assert "fragile | recovered" in text
 
