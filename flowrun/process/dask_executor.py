@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - exercised by a test with distributed blocked
     raise UsageError("the dask executor needs distributed: pip install 'flowrun[dask]'") from None
 
-from flowrun.process.dask_worker import AttemptRefused, cancel_attempts, flowrun_version, run_attempt
+from flowrun.process.dask_worker import AttemptRefused, cancel_attempts, flowrun_version, spec_data, task_function
 
 __all__ = ["CONNECT_TIMEOUT", "DaskExecutor"]
 
@@ -77,6 +77,7 @@ class DaskExecutor:
         self._attempts: dict[str, _Remote] = {}
         self._cancels: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._task = task_function()
         client.subscribe_topic(self.topic, self._event)
 
     @classmethod
@@ -112,8 +113,8 @@ class DaskExecutor:
         for m in members:
             for name, amount in (m.resources or {}).items():
                 resources[name] = resources.get(name, 0) + amount  # a pipeline's members run at once
-        payload = {"version": self.version, "key": key, "topic": self.topic, "pipeline": PipelineSpec(members)}
-        handle.future = self.client.submit(run_attempt, payload, key=key, pure=False, resources=resources or None)
+        payload = {"version": self.version, "key": key, "topic": self.topic, "members": [spec_data(m) for m in members]}
+        handle.future = self.client.submit(self._task, payload, key=key, pure=False, resources=resources or None)
         self._attempts[key] = handle
         task = asyncio.get_running_loop().create_task(self._watch(handle))
         self._tasks.add(task)
@@ -121,10 +122,10 @@ class DaskExecutor:
         return handle
 
     def _portable(self, spec: LaunchSpec) -> LaunchSpec:
-        """The spec as a worker runs it: a plain environment; paths under the workflow's folder moved to workdir."""
-        env = dict(spec.env)
+        """The spec as a worker runs it: paths under the workflow's folder moved to workdir."""
         if not self.workdir:
-            return replace(spec, env=env)
+            return spec
+        env = dict(spec.env)
         move = self._moved
         stdin, stdout, stderr = spec.stdin, spec.stdout, spec.stderr
         if isinstance(stdin, FileSource):
@@ -234,5 +235,5 @@ def _reason(exc: BaseException | None) -> str:
         return "worker lost"
     text = f"{exc}"
     if isinstance(exc, ImportError) and "flowrun" in text:
-        return f"flowrun is not installed on the worker ({text})"
+        return text if text.startswith("flowrun is not") else f"flowrun is not installed on the worker ({text})"
     return f"dask: {type(exc).__name__}: {text}"

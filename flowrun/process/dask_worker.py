@@ -29,16 +29,34 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from distributed import get_client, get_worker
 
-from flowrun.process.executor import MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.process.executor import (
+    FileSink,
+    FileSource,
+    LaunchSpec,
+    MemberOutcome,
+    PipelineHandle,
+    PipelineSpec,
+    StepSource,
+    TextSource,
+)
 from flowrun.process.kill import tag_entry
 from flowrun.process.local import LocalExecutor
 
-__all__ = ["AttemptRefused", "cancel_attempts", "flowrun_version", "outcome_data", "run_attempt"]
+__all__ = [
+    "AttemptRefused",
+    "cancel_attempts",
+    "flowrun_version",
+    "outcome_data",
+    "run_attempt",
+    "spec_data",
+    "spec_from_data",
+    "task_function",
+]
 
 #: output is sent when this much is waiting, or this long after its first byte
 FLUSH_BYTES, FLUSH_SECONDS = 65536, 0.1
@@ -226,9 +244,61 @@ def run_attempt(payload: dict[str, Any]) -> list[list[Any]]:
     except KeyError:
         raise AttemptRefused("worker lost") from None
     runner = _the_runner()
-    future = asyncio.run_coroutine_threadsafe(runner.run(worker, key, payload["topic"], payload["pipeline"]),
-                                              runner.loop)
+    spec = PipelineSpec(tuple([spec_from_data(m) for m in payload["members"]]))
+    future = asyncio.run_coroutine_threadsafe(runner.run(worker, key, payload["topic"], spec), runner.loop)
     return future.result()
+
+
+def task_function() -> Callable[[dict[str, Any]], list[list[Any]]]:
+    """What the client submits: a function Dask sends by value, so a worker without flowrun can say so.
+
+    The payload is plain data (``spec_data``): a worker that cannot import flowrun
+    must still be able to read the task, or the message alone would end it.
+    """
+
+    def flowrun_attempt(payload: dict[str, Any]) -> list[list[Any]]:
+        try:
+            from flowrun.process.dask_worker import run_attempt
+        except ImportError as exc:
+            raise ImportError(f"flowrun is not installed on the worker ({exc})") from None
+        return run_attempt(payload)
+
+    return flowrun_attempt
+
+
+def spec_data(spec: LaunchSpec) -> dict[str, Any]:
+    """A LaunchSpec as plain data (no flowrun class): its streams as tagged lists."""
+    data = {f: getattr(spec, f) for f in ("name", "cwd", "timeout", "kill_signal", "kill_grace")}
+    data["argv"], data["env"], data["tag"] = list(spec.argv), dict(spec.env), spec.tag and list(spec.tag)
+    data["stdin"] = _stream(spec.stdin)
+    data["stdout"], data["stderr"] = _stream(spec.stdout), _stream(spec.stderr)
+    return data
+
+
+def _stream(value: Any) -> Any:
+    if isinstance(value, FileSource):
+        return ["in", value.path]
+    if isinstance(value, TextSource):
+        return ["text", value.text]
+    if isinstance(value, StepSource):
+        return ["step", value.producer]
+    if isinstance(value, FileSink):
+        return ["out", value.path, value.append, value.mode]
+    return value  # None, "capture", "stdout"
+
+
+def spec_from_data(data: dict[str, Any]) -> LaunchSpec:
+    streams = {}
+    for name in ("stdin", "stdout", "stderr"):
+        value = data[name]
+        if isinstance(value, list):
+            kind, *rest = value
+            value = {"in": FileSource, "text": TextSource, "step": StepSource, "out": FileSink}[kind](*rest)
+        streams[name] = value
+    tag = data["tag"]
+    return LaunchSpec(data["name"], tuple(data["argv"]), data["env"], data["cwd"], streams["stdin"],
+                      streams["stdout"], streams["stderr"], data["timeout"], data["kill_signal"],
+                      data["kill_grace"], tuple(tag) if tag else None)
 
 
 def cancel_attempts(keys: list[str], force: bool, dask_worker: Any = None) -> None:

@@ -248,3 +248,27 @@ def test_without_the_extra_the_dask_executor_is_one_line_naming_it(tmp_path: Pat
     assert result.returncode == 2
     assert result.stderr == "flowrun: the dask executor needs distributed: pip install 'flowrun[dask]'\n"
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_worker_without_flowrun_fails_the_step_with_that_reason(tmp_path: Path, dask: Cluster) -> None:
+    from tests.conftest import TEST_TAG_VAR
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['flowrun'] = None  # as if not installed\n")
+    env = {k: v for k, v in os.environ.items() if k != TEST_TAG_VAR}
+    env["PYTHONPATH"] = str(site)
+    worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", dask.address, "--host", "127.0.0.1",
+                               "--nthreads", "1", "--no-nanny", "--no-dashboard", "--resources", "bare=1"],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        dask.client.wait_for_workers(3, timeout=60)
+        write(tmp_path, "steps:\n  a: {run: 'touch ran', resources: {bare: 1}}\n")
+        result = up(tmp_path, dask)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(20)
+    assert result.returncode == 1
+    assert "flowrun is not installed on the worker" in result.stdout, result.stdout
+    assert not (tmp_path / "ran").exists()
