@@ -272,3 +272,36 @@ def test_a_worker_without_flowrun_fails_the_step_with_that_reason(tmp_path: Path
     assert result.returncode == 1
     assert "flowrun is not installed on the worker" in result.stdout, result.stdout
     assert not (tmp_path / "ran").exists()
+
+
+def test_services_run_locally_and_steps_on_the_workers(tmp_path: Path, dask: Cluster) -> None:
+    write(tmp_path, """
+        steps:
+          svc:
+            service: true
+            run: "echo parent $PPID; echo up; exec sleep 100"
+            ready: {log: "^up$"}
+          use: {run: "echo parent $PPID", depends_on: [svc]}
+    """)
+    with flowrun_in_background(tmp_path, "--executor", "dask", "--scheduler", dask.address) as (proc, out):
+        assert proc.wait(60) == 0, out.read_text()
+    text = out.read_text()
+    service = int(re.search(r"svc +\| parent (\d+)", text).group(1))  # type: ignore[union-attr]
+    step = int(re.search(r"use +\| parent (\d+)", text).group(1))  # type: ignore[union-attr]
+    assert service == proc.pid  # a child of flowrun up itself
+    assert worker_parent(step) in (dask.plain, dask.gpu)
+
+
+def test_a_step_is_stopped_on_its_worker_when_flowrun_up_dies(tmp_path: Path, dask: Cluster) -> None:
+    write(tmp_path, f"""
+        steps:
+          long:
+            run: "{SLEEPIT} default --sleep 100 --grandchild setsid --pidfile grand.pid"
+            timeout: 2s
+    """)
+    with flowrun_in_background(tmp_path, "--executor", "dask", "--scheduler", dask.address) as (proc, _):
+        wait_for(lambda: (tmp_path / "grand.pid").exists(), timeout=30, what="the step to start")
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker sees Dask drop the task
+        proc.wait()
+    grandchild = int((tmp_path / "grand.pid").read_text())
+    wait_for(lambda: not alive(grandchild), timeout=10, what="the worker to stop the step")
