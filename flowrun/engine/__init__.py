@@ -69,28 +69,33 @@ async def arun(
         remote = await open_executor(workflow, executor, scheduler, chosen)
         local = LocalExecutor()
         executor = remote or local
-    run_id = run_id or new_run_id()
-    logs = LogWriter(workflow.base_dir, run_id)
-    # the run's own report beside its logs (what `flowrun logs` and tools can read back)
-    own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
-                            workflow_file=workflow.path or None, private=True)
-    reporter: Reporter = Reporters([logs, *reporters, own_report])
-    secrets = secret_values(workflow, params)
+    try:  # a cluster opened above is closed if the run cannot start
+        run_id = run_id or new_run_id()
+        logs = LogWriter(workflow.base_dir, run_id)
+        # the run's own report beside its logs (what `flowrun logs` and tools can read back)
+        own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
+                                workflow_file=workflow.path or None, private=True)
+        reporter: Reporter = Reporters([logs, *reporters, own_report])
+        secrets = secret_values(workflow, params)
 
-    mask: Callable[[str], str] = str
-    if secrets:
-        reporter = Masker(secrets, reporter)
-        mask = reporter.mask_text
-    from flowrun.engine.recording import open_history, record_run, steering
+        mask: Callable[[str], str] = str
+        if secrets:
+            reporter = Masker(secrets, reporter)
+            mask = reporter.mask_text
+        from flowrun.engine.recording import open_history, record_run, steering
 
-    history = open_history(workflow.base_dir)
-    durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
-    scheduler = Scheduler(
-        workflow, plan, executor, reporter, local=local,
-        run_id=run_id, jobs=chosen, keep_going=keep_going,
-        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
-        params=params, mask=mask, incremental=incremental, durations=durations,
-    )
+        history = open_history(workflow.base_dir)
+        durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
+        scheduler = Scheduler(
+            workflow, plan, executor, reporter, local=local,
+            run_id=run_id, jobs=chosen, keep_going=keep_going,
+            log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
+            params=params, mask=mask, incremental=incremental, durations=durations,
+        )
+    except BaseException:
+        if executor is not local and local is not None:
+            await executor.aclose()
+        raise
     try:
         result = await scheduler.run()
     finally:
