@@ -170,6 +170,9 @@ class DaskExecutor:
                     self._finish(handle, await future)
             elif future.status == "error":
                 self._fail(handle, _reason(await future.exception()))
+            elif handle.cancelled:  # dropped before it started (_broadcast)
+                self._finish(handle, [[n, None, None, handle.started, time.time(), False, True, None, None]
+                                      for n in handle.names])
             else:
                 self._fail(handle, f"dask: the task was {future.status}")
         future.release()
@@ -205,8 +208,13 @@ class DaskExecutor:
                 task.add_done_callback(self._tasks.discard)
 
     async def _broadcast(self, keys: list[str], force: bool) -> None:
+        """Tell every worker; a task no worker has taken yet (queued, or no worker has its resources) is dropped."""
         with contextlib.suppress(Exception):
             await self.client.run(cancel_attempts, keys, force)
+            taken = {key for held in (await self.client.processing()).values() for key in held}
+            waiting = [self._attempts[k].future for k in keys if k in self._attempts and k not in taken]
+            if waiting:
+                await self.client.cancel(waiting)
 
     async def aclose(self) -> None:
         """Stop what still runs (SIGKILL), wait for it (bounded), close the client and our own cluster."""

@@ -305,3 +305,16 @@ def test_a_step_is_stopped_on_its_worker_when_flowrun_up_dies(tmp_path: Path, da
         proc.wait()
     grandchild = int((tmp_path / "grand.pid").read_text())
     wait_for(lambda: not alive(grandchild), timeout=10, what="the worker to stop the step")
+
+
+def test_ctrl_c_ends_a_step_that_no_worker_can_take(tmp_path: Path, dask: Cluster) -> None:
+    write(tmp_path, "steps:\n  big: {run: 'touch ran', resources: {gpu: 8}}\n")
+    with flowrun_in_background(tmp_path, "--executor", "dask", "--scheduler", dask.address) as (proc, out):
+        def submitted() -> bool:  # and waiting: no worker has 8 gpus
+            keys = dask.client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+            return any(k.startswith("flowrun-") for k in keys)
+
+        wait_for(submitted, timeout=30, what="the task to reach the scheduler")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130, out.read_text()
+    assert "cancelled" in out.read_text() and not (tmp_path / "ran").exists()
