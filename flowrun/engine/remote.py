@@ -11,7 +11,7 @@ from typing import Any
 
 from flowrun.errors import UsageError, one_of
 from flowrun.process.executor import Executor
-from flowrun.spec.remote import EXECUTORS
+from flowrun.spec.runtime import EXECUTORS  # not spec.remote: a plan-cache hit needs no pydantic
 
 __all__ = ["SCHEDULER_VAR", "open_executor"]
 

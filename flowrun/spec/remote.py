@@ -7,13 +7,10 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from flowrun.spec.fields import Text
+from flowrun.spec.runtime import EXECUTORS
 from flowrun.spec.words import unknown_word
 
 __all__ = ["EXECUTORS", "ExecutorConfig", "Resources"]
-
-#: the executors flowrun knows; ``local`` runs steps as children of ``flowrun up``
-EXECUTORS = ("local", "dask")
-
 
 def _executor_type(value: object) -> object:
     if isinstance(value, str) and value not in EXECUTORS:

@@ -13,6 +13,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 __all__ = [
+    "EXECUTORS",
     "FileIn",
     "FileOut",
     "ReadyProbe",
@@ -100,6 +101,10 @@ class RunStep:
     sources: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     resources: dict[str, float] = field(default_factory=dict)
+
+
+#: the executors flowrun knows (SPEC §11); ``local`` runs steps as children of ``flowrun up``
+EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True, slots=True)
