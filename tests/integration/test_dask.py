@@ -318,3 +318,20 @@ def test_ctrl_c_ends_a_step_that_no_worker_can_take(tmp_path: Path, dask: Cluste
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130, out.read_text()
     assert "cancelled" in out.read_text() and not (tmp_path / "ran").exists()
+
+
+def test_a_second_ctrl_c_skips_the_grace_on_the_worker(tmp_path: Path, dask: Cluster) -> None:
+    write(tmp_path, f"""
+        steps:
+          stubborn: {{run: "echo $$ > step.pid; exec {SLEEPIT} ignore-term --sleep 100", kill_grace: 60s}}
+    """)
+    with flowrun_in_background(tmp_path, "--executor", "dask", "--scheduler", dask.address) as (proc, out):
+        wait_for(lambda: "ready" in out.read_text(), timeout=30, what="the step to set its handlers")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.poll() is None  # SIGTERM is ignored: the grace runs
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130, out.read_text()
+        assert time.monotonic() - started < 10
+    assert not alive(int((tmp_path / "step.pid").read_text()))
