@@ -335,3 +335,10 @@ def test_a_second_ctrl_c_skips_the_grace_on_the_worker(tmp_path: Path, dask: Clu
         assert proc.wait(30) == 130, out.read_text()
         assert time.monotonic() - started < 10
     assert not alive(int((tmp_path / "step.pid").read_text()))
+
+
+def test_the_command_line_wins_over_the_variable(tmp_path: Path, dask: Cluster) -> None:
+    write(tmp_path, "steps:\n  a: {run: 'echo here'}\n")
+    result = cli(tmp_path, "up", "--output", "plain", "--executor", "dask", "--scheduler", dask.address,
+                 env={"FLOWRUN_DASK_SCHEDULER": "tcp://127.0.0.1:1"})
+    assert result.returncode == 0 and "a | here" in result.stdout, result.stdout + result.stderr
