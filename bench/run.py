@@ -1113,6 +1113,143 @@ def rss_case(name: str, kind: str) -> Callable[[Ctx], Plan]:
     return build
 
 
+# ---------------------------------------------------------------- dask cases
+class SkipCase(Exception):
+    """A case that cannot run here (what it needs is missing): its row says SKIP and why."""
+
+
+DASK_FLOOR_CODE = r"""
+import subprocess, sys, time
+from distributed import Client, as_completed
+
+def true(i):
+    return subprocess.run(["true"]).returncode
+
+n, inflight = int(sys.argv[2]), int(sys.argv[3])
+client = Client(sys.argv[1])
+t0 = time.perf_counter()
+queue = as_completed([client.submit(true, i, pure=False) for i in range(min(n, inflight))])
+sent = min(n, inflight)
+for future in queue:
+    assert future.result() == 0
+    if sent < n:
+        queue.add(client.submit(true, sent, pure=False))
+        sent += 1
+print(f"seconds={time.perf_counter() - t0!r} steps={n}")
+client.close()
+"""
+
+DASK_LATENCY_READER = r"""
+import re, statistics, subprocess, sys, time
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+late = []
+for line in proc.stdout:
+    now = time.time()
+    m = re.search(r"t=([0-9.]+)", line)
+    if m:
+        late.append(now - float(m.group(1)))
+rc = proc.wait()
+print(f"latency_ms={1000 * statistics.median(late) if late else -1!r} worst_ms={1000 * max(late or [0])!r} "
+      f"lines={len(late)}")
+sys.exit(rc)
+"""
+
+_dask_cluster: str | None = None
+
+
+def dask_cluster(ctx: Ctx) -> str | None:
+    """A `dask scheduler` and two `dask worker`s (one thread each) for the dask cases; None without the extra."""
+    global _dask_cluster
+    if _dask_cluster is not None or importlib.util.find_spec("distributed") is None:
+        return _dask_cluster
+    import atexit
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {k: v for k, v in ctx.env.items() if k != TOKEN_VAR}  # they outlive each run on purpose
+    log = open(ctx.tmp / "dask-cluster.log", "wb")  # open as long as the cluster
+    argvs = [[PY, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    argvs += [[PY, "-m", "dask", "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"]] * 2
+    procs = [subprocess.Popen(a, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+             for a in argvs]
+
+    def stop() -> None:
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+    atexit.register(stop)
+    wait = f"from distributed import Client; c = Client({address!r}, timeout=30); c.wait_for_workers(2, timeout=60)"
+    subprocess.run([PY, "-c", wait], env=env, check=True, timeout=90)
+    _dask_cluster = address
+    return address
+
+
+def dask_up(ctx: Ctx, wf: Path, jobs: int, address: str) -> Variant:
+    v = up(ctx, wf, jobs)
+    v.argv += ["--executor", "dask", "--scheduler", address]
+    return v
+
+
+def case_dask_200(ctx: Ctx) -> Plan:
+    """200 `true` steps on a 2-worker cluster at -j 2, against Dask itself running `true` 200 times, 2 in flight."""
+    n = 50 if ctx.quick else 200
+    address = dask_cluster(ctx)
+    if address is None:
+        raise SkipCase("distributed is not installed (pip install 'flowrun[dask]')")
+    folder = ctx.tmp / "dask-200"
+    wf = write_flowrun(folder / "flowrun.yaml", {f"s{i:03d}": {"cmd": '["true"]'} for i in range(n)}, jobs=2)
+    one = write_flowrun(folder / "one" / "flowrun.yaml", {"s0": {"cmd": '["true"]'}}, jobs=2)
+    (folder / "floor.py").write_text(DASK_FLOOR_CODE)
+    floor = [PY, str(folder / "floor.py"), address]
+    variants = {
+        "flowrun": dask_up(ctx, wf, 2, address),
+        "flowrun-1": dask_up(ctx, one, 2, address),
+        "floor": Variant([*floor, str(n), "2"], folder, env={k: v for k, v in ctx.env.items() if k != TOKEN_VAR}),
+        "floor-1": Variant([*floor, "1", "2"], folder, env={k: v for k, v in ctx.env.items() if k != TOKEN_VAR}),
+    }
+
+    def summarize(rounds: list[Round]) -> Row:
+        ours = [1000 * (r["flowrun"].wall - r["flowrun-1"].wall) / (n - 1) for r in rounds]
+        theirs = [1000 * (r["floor"].wall - r["floor-1"].wall) / (n - 1) for r in rounds]
+        ratio = med(ratios(ours, theirs))
+        return Row("dask-200", stat(ours, fmt_ms), stat(theirs, fmt_ms), fmt_x(ratio), "≤ 2×", verdict(ratio <= 2.0),
+                   [f"per step: ({n} steps - 1 step) / {n - 1}, start-up taken off both; the floor is a Dask "
+                    "client submitting a function that runs `subprocess.run(['true'])`, 2 in flight, on the same "
+                    "cluster (a scheduler and 2 one-thread workers, started once)"])
+
+    return Plan(variants, summarize, against=False)
+
+
+def case_dask_latency(ctx: Ctx) -> Plan:
+    """A line printed by a step on a worker reaches flowrun's console within 0.5 s (median)."""
+    address = dask_cluster(ctx)
+    if address is None:
+        raise SkipCase("distributed is not installed (pip install 'flowrun[dask]')")
+    folder = ctx.tmp / "dask-latency"
+    talk = "import time\nfor i in range(8):\n    print('t=%r' % time.time(), flush=True)\n    time.sleep(0.25)"
+    wf = write_flowrun(folder / "flowrun.yaml", {"talk": {"cmd": yaml_list([PY, "-c", talk.replace("\n", "\\n")])}},
+                       jobs=1)
+    (folder / "reader.py").write_text(DASK_LATENCY_READER)
+    v = dask_up(ctx, wf, 1, address)
+    v.argv = [PY, str(folder / "reader.py"), *[a for a in v.argv if a != "-q"]]
+    v.check = lambda r: (r.values.update(parse_values(r.log)), None)[1] if "latency_ms=" in r.log else "no figure"
+
+    def summarize(rounds: list[Round]) -> Row:
+        lat = [r["flowrun"].values["latency_ms"] for r in rounds]
+        worst = max(r["flowrun"].values["worst_ms"] for r in rounds)
+        return Row("dask-latency", stat(lat, fmt_ms), "-", "-", "median ≤ 500 ms", verdict(med(lat) <= 500),
+                   [f"from a step's print on a worker to the line on flowrun's stdout (8 lines a run; the "
+                    f"median per run, then over runs); worst line {fmt_ms(worst)}"])
+
+    return Plan({"flowrun": v}, summarize, against=False)
+
+
 def _wide(wl: ModuleType) -> object:
     return wl.wide(n=1000, jobs=2)
 
@@ -1147,6 +1284,8 @@ CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "portable-fanout-2g": (pipe_case("portable-fanout-2g", 2, 0.5, process="portable"), False),
     "rss-1g": (rss_case("rss-1g", "log"), False),
     "rss-10k": (rss_case("rss-10k", "steps"), False),
+    "dask-200": (case_dask_200, False),
+    "dask-latency": (case_dask_latency, False),
 }
 
 
@@ -1193,7 +1332,10 @@ def run_case(name: str, ctx: Ctx) -> Row:
     build, needs_shared = CASES[name]
     if needs_shared and ctx.floors is None:
         return Row(name, result="SKIP", notes=["../shared/bench/floors.py not found"])
-    plan = build(ctx)
+    try:
+        plan = build(ctx)
+    except SkipCase as why:
+        return Row(name, result="SKIP", notes=[str(why)])
     if ctx.against is not None and plan.against:
         _add_against(plan, ctx)
     notes: list[str] = []

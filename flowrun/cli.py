@@ -197,7 +197,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         reporters += file_reporters(junit=args.junit, json=args.json, html=args.html,
                                     dependencies=plan_dependencies(plan), workflow_file=workflow.path)
     result = run(workflow, targets=args.steps, jobs=jobs, keep_going=args.keep_going, reporters=reporters,
-                 params=params, force=args.force, resume=args.resume)
+                 params=params, force=args.force, resume=args.resume, executor=args.executor, scheduler=args.scheduler)
     return result.exit_code()
 
 
@@ -236,9 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None)
     args = parser.parse_args(arguments)
     if args.version:
-        from importlib.metadata import version
-
-        print(f"flowrun {version('flowrun')}")
+        print(f"flowrun {__import__('importlib.metadata').metadata.version('flowrun')}")
         return 0
     if args.command is None:
         parser.print_help()

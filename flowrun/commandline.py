@@ -71,6 +71,8 @@ def _up_arguments(up: argparse.ArgumentParser) -> None:
     up.add_argument("--force", action="store_true", help="run steps with sources: even when nothing changed")
     up.add_argument("--resume", action="store_true",
                     help="the last recorded run's selection and parameters again; what succeeded then is cached")
+    up.add_argument("--executor", metavar="NAME", help="where steps run: local (default) or dask")
+    up.add_argument("--scheduler", metavar="ADDR", help="the Dask scheduler (default: $FLOWRUN_DASK_SCHEDULER)")
 
 
 def _graph_arguments(graph: argparse.ArgumentParser) -> None:

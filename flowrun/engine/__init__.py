@@ -35,7 +35,8 @@ async def arun(
     jobs: int | None = None,
     keep_going: bool = False,
     reporters: Iterable[Reporter] = (),
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
+    scheduler: str | None = None,
     handle_signals: bool = True,
     run_id: str | None = None,
     params: Mapping[str, str] | None = None,
@@ -59,33 +60,42 @@ async def arun(
     gc.freeze()
     if targets:
         plan = plan.select(targets)
-    if executor is None:
+    chosen = jobs or workflow.jobs or os.cpu_count() or 1
+    local: Executor | None = None
+    if executor is None or isinstance(executor, str):  # a remote one is connected before anything runs
+        from flowrun.engine.remote import open_executor
         from flowrun.process.choose import local_executor
 
-        executor = local_executor()  # the fast Linux path where it works, else the portable one
-    run_id = run_id or new_run_id()
-    logs = LogWriter(workflow.base_dir, run_id)
-    chosen = jobs or workflow.jobs or os.cpu_count() or 1
-    # the run's own report beside its logs (what `flowrun logs` and tools can read back)
-    own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
-                            workflow_file=workflow.path or None, private=True)
-    reporter: Reporter = Reporters([logs, *reporters, own_report])
-    secrets = secret_values(workflow, params)
+        remote = await open_executor(workflow, executor, scheduler, chosen)
+        local = local_executor()  # the fast Linux path where it works, else the portable one
+        executor = remote or local
+    try:  # a cluster opened above is closed if the run cannot start
+        run_id = run_id or new_run_id()
+        logs = LogWriter(workflow.base_dir, run_id)
+        # the run's own report beside its logs (what `flowrun logs` and tools can read back)
+        own_report = JsonReport(os.path.join(logs.dir, RUN_REPORT), dependencies=plan_dependencies(plan),
+                                workflow_file=workflow.path or None, private=True)
+        reporter: Reporter = Reporters([logs, *reporters, own_report])
+        secrets = secret_values(workflow, params)
 
-    mask: Callable[[str], str] = str
-    if secrets:
-        reporter = Masker(secrets, reporter)
-        mask = reporter.mask_text
-    from flowrun.engine.recording import open_history, record_run, steering
+        mask: Callable[[str], str] = str
+        if secrets:
+            reporter = Masker(secrets, reporter)
+            mask = reporter.mask_text
+        from flowrun.engine.recording import open_history, record_run, steering
 
-    history = open_history(workflow.base_dir)
-    durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
-    scheduler = Scheduler(
-        workflow, plan, executor, reporter,
-        run_id=run_id, jobs=chosen, keep_going=keep_going,
-        log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
-        params=params, mask=mask, incremental=incremental, durations=durations,
-    )
+        history = open_history(workflow.base_dir)
+        durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
+        scheduler = Scheduler(
+            workflow, plan, executor, reporter, local=local,
+            run_id=run_id, jobs=chosen, keep_going=keep_going,
+            log_dir=logs.dir, log_path=logs.path, handle_signals=handle_signals, targets=targets,
+            params=params, mask=mask, incremental=incremental, durations=durations,
+        )
+    except BaseException:
+        if executor is not local and local is not None:
+            await executor.aclose()
+        raise
     try:
         result = await scheduler.run()
     finally:
@@ -122,7 +132,8 @@ def run(workflow: Workflow, **options: object) -> RunResult:
     """Run a loaded workflow with the same engine as ``flowrun up``.
 
     Options: ``targets`` (step names; their dependencies come along), ``jobs``,
-    ``keep_going``, ``params`` (NAME → value; checked as ``-p`` is), ``reporters`` (event consumers), ``executor``,
+    ``keep_going``, ``params`` (NAME → value; checked as ``-p`` is), ``reporters`` (event consumers), ``executor``
+    (an Executor, or ``"local"``/``"dask"``), ``scheduler`` (the Dask scheduler's address),
     ``handle_signals`` (install SIGINT/SIGTERM/SIGHUP handlers; main thread only).
     """
     return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]

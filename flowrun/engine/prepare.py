@@ -152,4 +152,5 @@ def launch_spec(
         kill_signal=step.kill_signal or int(signal.SIGTERM),
         kill_grace=DEFAULT_KILL_GRACE if step.kill_grace is None else step.kill_grace,
         tag=(TAG_VAR, env.maps[0][TAG_VAR]),
+        resources=step.resources or None,
     )

@@ -53,6 +53,7 @@ class Scheduler:
         executor: Executor,
         reporter: Reporter,
         *,
+        local: Executor | None = None,
         run_id: str,
         jobs: int,
         keep_going: bool = False,
@@ -66,6 +67,8 @@ class Scheduler:
         durations: dict[str, float] | None = None,
     ) -> None:
         self.workflow, self.plan, self.executor, self.reporter = workflow, plan, executor, reporter
+        #: services and their probes run here whatever runs the steps (SPEC §8, §11)
+        self.local = local or executor
         self.run_id, self.jobs = run_id, max(1, jobs)
         self.state = RunState(plan, keep_going=keep_going, durations=durations)
         self.durations = durations or {}
@@ -119,6 +122,8 @@ class Scheduler:
             await self._done
         finally:
             self.interrupts.disarm(loop)
+            if self.local is not self.executor:
+                await self.local.aclose()
             await self.executor.aclose()
             self.dataflow.close()
         self.result.ended = time.time()
@@ -218,8 +223,8 @@ class Scheduler:
             if unit.hook:
                 self.finale.prepare(specs[0])  # type: ignore[union-attr]
         now = time.time()
-        unit.handle = self.executor.launch(PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(
-            self, unit, self._exited))
+        unit.handle = (self.executor if unit.slots else self.local).launch(
+            PipelineSpec(specs), (Sink if unit.slots else ServiceSink)(self, unit, self._exited))
         # the processes run: what follows only records and reports it
         for spec in specs:
             record = self.result.steps[spec.name]

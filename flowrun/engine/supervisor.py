@@ -59,7 +59,7 @@ class Supervisor:
         name = unit.running[0]
         self.scheduler.result.steps[name].ready_after = None
         self.keeper.launched(
-            name, unit.attempt, now, executor=self.scheduler.executor, probe_spec=partial(self._probe_spec, name),
+            name, unit.attempt, now, executor=self.scheduler.local, probe_spec=partial(self._probe_spec, name),
             on_ready=partial(self._ready, name, unit.attempt), on_not_ready=partial(self._not_ready, unit),
             render=self.scheduler.dataflow.render_text)
 

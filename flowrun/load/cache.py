@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # a plan's parts load only to build one: `read_entry` (shell 
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "read_entry", "write_cache"]
 
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,7 +112,7 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dic
     from flowrun.graph import Plan
     from flowrun.spec.conditions import Condition
     from flowrun.spec.instance import StepInstance
-    from flowrun.spec.runtime import RunWorkflow, params_from_data, step_from_data
+    from flowrun.spec.runtime import RunWorkflow, executor_from_data, params_from_data, step_from_data
 
     w = entry["workflow"]
     instances: dict[str, StepInstance] = {}
@@ -133,14 +133,14 @@ def _workflow_from(entry: dict[str, Any], workflow_file: str, dotenv_values: dic
                 handlers=tuple(entry.get("handlers", ())))
     base_dir = os.path.dirname(os.path.abspath(workflow_file))
     workflow = RunWorkflow(w["name"], workflow_file, base_dir, w["jobs"], w["timeout"], w["env"], dotenv_values,
-                           w["secrets"], steps, params_from_data(w["params"]))
+                           w["secrets"], steps, params_from_data(w["params"]), executor_from_data(w.get("executor")))
     workflow._plan = plan
     return workflow
 
 
 def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> None:
     """Keep the plan of a file just loaded from ``data``; best effort, never raises."""
-    from flowrun.spec.runtime import params_data, step_data
+    from flowrun.spec.runtime import executor_data, params_data, step_data
 
     try:
         if _sets_a_secret(workflow, plan):
@@ -156,7 +156,8 @@ def write_cache(workflow_file: str, data: bytes, workflow: Any, plan: Plan) -> N
             "dotenv": dotenv,
             "workflow": {"name": workflow.name, "jobs": workflow.jobs, "timeout": workflow.timeout,
                          "env": dict(workflow.env),
-                         "secrets": list(workflow.secrets), "params": params_data(workflow.params)},
+                         "secrets": list(workflow.secrets), "params": params_data(workflow.params),
+                         "executor": executor_data(workflow.executor)},
             "instances": [],
             "edges": [[u, v, "pipe" if d["kind"] == "pipe" else str(d["condition"])] for u, v, d in plan.edges],
             "pipelines": [list(group) for group in plan.pipelines],

@@ -1,7 +1,7 @@
 """The one seam between the engine and processes.
 
 Everything here is plain, serialisable data plus two small protocols, so that a
-remote executor (Dask, SPEC §8) can implement the same interface: no file
+remote executor (Dask, SPEC §11) can implement the same interface: no file
 descriptors, no ``spec.Step``, no asyncio objects cross it. The classes built
 for every step are read-only by convention, not ``frozen``: a frozen dataclass
 costs a ``object.__setattr__`` per field to build, on the per-step path.
@@ -105,6 +105,8 @@ class LaunchSpec:
     kill_grace: float = 5.0
     #: environment markers used to find processes that left the step's group
     tag: tuple[str, str] | None = None
+    #: what it needs of a worker (``resources:``, SPEC §11); the local executor ignores it
+    resources: Mapping[str, float] | None = None
 
 
 @dataclass(slots=True)

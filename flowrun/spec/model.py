@@ -41,6 +41,7 @@ from flowrun.spec.fields import (
 )
 from flowrun.spec.matrix import EMPTY, Matrix, check_secret_variables
 from flowrun.spec.params import Params
+from flowrun.spec.remote import ExecutorConfig, Resources
 from flowrun.spec.scalars import SpelledBool
 from flowrun.spec.service import Ready
 from flowrun.spec.words import unknown_word
@@ -215,6 +216,7 @@ class Step(_StepFields):
     ready: Ready | None = None
     sources: Globs = Field(default_factory=list)  # SPEC §10: inputs whose change makes it run again
     outputs: Globs = Field(default_factory=list)  # and the files it makes: its result for its dependents
+    resources: Resources = Field(default_factory=dict)  # spec/remote.py (SPEC §11)
 
     #: "list" or "mapping": how depends_on was written (to point errors at it)
     _depends_form: str = PrivateAttr(default="mapping")
@@ -263,6 +265,7 @@ class Workflow(_Model):
     params: Params = Field(default_factory=dict)  # spec/params.py
     steps: dict[StepName, Step] = Field(min_length=1)
     handlers: Handlers | None = None
+    executor: ExecutorConfig | None = None  # spec/remote.py (SPEC §11)
 
     _secret_matrix = model_validator(mode="after")(check_secret_variables)  # spec/matrix.py
 

@@ -13,14 +13,18 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 __all__ = [
+    "EXECUTORS",
     "FileIn",
     "FileOut",
     "ReadyProbe",
     "RetryPolicy",
+    "RunExecutor",
     "RunParam",
     "RunStep",
     "RunWorkflow",
     "TextIn",
+    "executor_data",
+    "executor_from_data",
     "params_data",
     "params_from_data",
     "step_data",
@@ -96,6 +100,31 @@ class RunStep:
     ready: ReadyProbe | None = None
     sources: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+#: the executors flowrun knows (SPEC §11); ``local`` runs steps as children of ``flowrun up``
+EXECUTORS = ("local", "dask")
+
+
+@dataclass(frozen=True, slots=True)
+class RunExecutor:
+    """The workflow's ``executor:`` (the fields of ``spec.remote.ExecutorConfig``)."""
+
+    type: str = "local"
+    scheduler: str | None = None
+    workdir: str | None = None
+
+
+def executor_data(executor: Any) -> dict[str, Any] | None:
+    """``executor:`` as JSON-ready data (None when the file has none)."""
+    if executor is None:
+        return None
+    return {"type": executor.type, "scheduler": executor.scheduler, "workdir": executor.workdir}
+
+
+def executor_from_data(data: dict[str, Any] | None) -> RunExecutor | None:
+    return None if data is None else RunExecutor(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +174,7 @@ class RunWorkflow:
     steps: dict[str, RunStep]
     #: ``params:``, by name (what ``spec.bindings.resolve_params`` reads)
     params: dict[str, RunParam] = field(default_factory=dict)
+    executor: RunExecutor | None = None
     _plan: Any = None
 
 
@@ -170,6 +200,8 @@ def step_data(step: Any) -> dict[str, Any]:
         globs = getattr(step, name, None)
         if globs:
             data[name] = list(globs)
+    if getattr(step, "resources", None):
+        data["resources"] = dict(step.resources)
     if step.env:
         data["env"] = dict(step.env)
     if step.retry is not None:
@@ -205,7 +237,7 @@ def step_from_data(data: dict[str, Any]) -> RunStep:
     step = object.__new__(RunStep)
     fields = step.__dict__
     fields.update(_STEP_DEFAULTS)
-    fields["env"], fields["lock"], fields["sources"], fields["outputs"] = {}, [], [], []
+    fields["env"], fields["lock"], fields["sources"], fields["outputs"], fields["resources"] = {}, [], [], [], {}
     fields.update(data)
     retry, stdin, stdout, stderr = fields["retry"], fields["stdin"], fields["stdout"], fields["stderr"]
     if retry is not None:
