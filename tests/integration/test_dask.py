@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("distributed", reason="the dask executor's tests need the extra: pip install 'flowrun[dask]'")
-
 from tests.integration.dask_cluster import Cluster, running_cluster, worker_parent
 from tests.integration.harness import SLEEPIT, alive, cli, flowrun_in_background, wait_for, write
+
+#: the steps run on the workers, which pick their own process path when they start: once is enough
+pytestmark = pytest.mark.one_path("steps run on the Dask workers, whose process path is their own")
 
 
 @pytest.fixture(scope="session")
