@@ -55,8 +55,10 @@ def test_dependency_order_and_conditions(tmp_path: Path) -> None:
 def test_fail_fast_lets_running_steps_finish_and_skips_the_rest(tmp_path: Path) -> None:
     result = run_yaml(tmp_path, """
         steps:
-          slow: {run: "while [ ! -e failed.flag ]; do sleep 0.01; done; echo finished > slow.txt"}
-          fails: {run: "touch failed.flag; exit 1"}
+          # slow ends only once fails has been reaped (a zombie still answers kill -0): flowrun has seen the failure
+          slow: {run: "until [ -s failed.pid ] && ! kill -0 $(cat failed.pid) 2>/dev/null; do sleep 0.01; done;
+                       echo finished > slow.txt"}
+          fails: {run: "echo $$ > failed.pid; exit 1"}
           later: {run: "true", depends_on: [fails]}
           independent: {run: "true", depends_on: [slow]}
           cleanup: {run: "true", depends_on: {fails: completed}}
