@@ -512,6 +512,20 @@ def case_validate(ctx: Ctx) -> Plan:
     return Plan(variants, summarize)
 
 
+def per_step_row(name: str, rounds: list[Round], n: int, variants: dict[str, Variant], sides: tuple[str, str],
+                 limit: float, notes: list[str]) -> Row:
+    """A per-step row: ``(wall(n steps) - wall(1 step)) / n`` for the two sides (each has a ``-1`` twin)."""
+    def per_step(a: str) -> list[float]:
+        return [(r[a].wall - r[f"{a}-1"].wall) / n * 1000 for r in rounds]
+
+    fr, fl = per_step(sides[0]), per_step(sides[1])
+    rs = ratios(fr, fl)
+    walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
+    walls_note = "walls: " + "; ".join(f"{side} {walls[side]}, 1 step {walls[side + '-1']}" for side in sides)
+    return Row(name, stat(fr, fmt_ms), stat(fl, fmt_ms), stat(rs, fmt_x), f"≤ {limit:g}x per step",
+               verdict(med(rs) <= limit), [notes[0], walls_note, *notes[1:]])
+
+
 def step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> Callable[[Ctx], Plan]:
     """wide/chain/dag: per step cost with each tool's one-step start-up taken off, against floors.py."""
 
@@ -537,27 +551,9 @@ def step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> 
         }
 
         def summarize(rounds: list[Round]) -> Row:
-            def per_step(a: str, b: str) -> list[float]:
-                return [(r[a].wall - r[b].wall) / n * 1000 for r in rounds]
-
-            fr, fl = per_step("flowrun", "flowrun-1"), per_step("floor", "floor-1")
-            rs = ratios(fr, fl)
-            walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
-            return Row(
-                name + (f" [{n}]" if ctx.quick else ""),
-                stat(fr, fmt_ms),
-                stat(fl, fmt_ms),
-                stat(rs, fmt_x),
-                "≤ 1.5x per step",
-                verdict(med(rs) <= 1.5),
-                [
-                    f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; floor: floors.py dag "
-                    "--spawn posix_spawn",
-                    f"walls: flowrun {walls['flowrun']}, 1 step {walls['flowrun-1']}; "
-                    f"floor {walls['floor']}, 1 step {walls['floor-1']}",
-                    *noise_note(rounds),
-                ],
-            )
+            return per_step_row(name + (f" [{n}]" if ctx.quick else ""), rounds, n, variants, ("flowrun", "floor"),
+                                1.5, [f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; floor: "
+                                      "floors.py dag --spawn posix_spawn", *noise_note(rounds)])
 
         return Plan(variants, summarize)
 
@@ -585,27 +581,10 @@ def portable_step_case(name: str, make: Callable[[ModuleType], object], quick_n:
         }
 
         def summarize(rounds: list[Round]) -> Row:
-            def per_step(a: str, b: str) -> list[float]:
-                return [(r[a].wall - r[b].wall) / n * 1000 for r in rounds]
-
-            fr, fl = per_step("portable", "portable-1"), per_step("auto", "auto-1")
-            rs = ratios(fr, fl)
-            walls = {lb: stat([r[lb].wall for r in rounds], fmt_s) for lb in variants}
-            return Row(
-                name + (f" [{n}]" if ctx.quick else ""),
-                stat(fr, fmt_ms),
-                stat(fl, fmt_ms),
-                stat(rs, fmt_x),
-                "≤ 2x per step",
-                verdict(med(rs) <= 2.0),
-                [
-                    f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; flowrun column: "
-                    f"{PROCESS_VAR}=portable; floor column: {PROCESS_VAR}=auto (the Linux path where it works)",
-                    f"walls: portable {walls['portable']}, 1 step {walls['portable-1']}; "
-                    f"auto {walls['auto']}, 1 step {walls['auto-1']}",
-                    *noise_note(rounds, "portable"),
-                ],
-            )
+            return per_step_row(name + (f" [{n}]" if ctx.quick else ""), rounds, n, variants, ("portable", "auto"),
+                                2.0, [f"per step = (wall({n} steps) - wall(1 step)) / {n}, -j {jobs}; flowrun column: "
+                                      f"{PROCESS_VAR}=portable; floor column: {PROCESS_VAR}=auto (the Linux path "
+                                      "where it works)", *noise_note(rounds, "portable")])
 
         return Plan(variants, summarize, against=False)
 

@@ -24,6 +24,7 @@ __all__ = [
     "ChildReaper",
     "close_all",
     "group_exists",
+    "process_exists",
     "set_child_subreaper",
     "signal_group",
     "sweep",
@@ -78,6 +79,17 @@ def _load_killpg() -> Callable[[int, int], int] | None:
 
 
 _KILLPG = _load_killpg()
+
+
+def process_exists(pid: int) -> bool:
+    """True while the process (or a zombie of it) exists, ours to signal or not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def group_exists(pgid: int) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from flowrun.errors import ExecutorError
 from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineHandle, PipelineSink, PipelineSpec
-from flowrun.process.kill import close_all, group_exists, signal_group
+from flowrun.process.kill import close_all, group_exists, process_exists, signal_group
 from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
 
@@ -302,7 +302,7 @@ class MemberExecutor:
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
         # a session whose leader's pid is alive again is someone else's (the pid was recycled)
-        await self._kill_leftovers(groups, {sid for sid in self._sessions if not _exists(sid)})
+        await self._kill_leftovers(groups, {sid for sid in self._sessions if not process_exists(sid)})
         for m in list(self._captures.values()):
             self._drain(m, FINAL_READS)
             if m.capture >= 0:
@@ -331,15 +331,6 @@ class MemberExecutor:
                         m.timer.cancel()
         return groups
 
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def spawn_error(spec: LaunchSpec, exc: Exception) -> tuple[str, int]:

@@ -17,6 +17,8 @@ import subprocess
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from flowrun.process.kill import process_exists
+
 __all__ = ["Process", "alive", "kill_matching", "listing", "matching"]
 
 _COLUMNS = "pid=,pgid=,stat=,command="
@@ -82,18 +84,9 @@ def alive(pids: Collection[int]) -> list[int]:
         return []
     got = _run(("ps", "-o", "pid=,pgid=,stat=", "-p", ",".join(str(p) for p in sorted(pids))))
     if got is None:  # no ps: a zombie then counts as alive until it is reaped
-        return [p for p in pids if _exists(p)]
+        return [p for p in pids if process_exists(p)]
     return [p.pid for p in _parse(*got) if not p.zombie and p.pid in pids]
 
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def matching(groups: Collection[int], tags: Collection[str], sessions: Collection[int] = ()) -> list[int]:
