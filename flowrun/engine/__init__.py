@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -125,4 +124,20 @@ def run(workflow: Workflow, **options: object) -> RunResult:
     ``keep_going``, ``params`` (NAME → value; checked as ``-p`` is), ``reporters`` (event consumers), ``executor``,
     ``handle_signals`` (install SIGINT/SIGTERM/SIGHUP handlers; main thread only).
     """
-    return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]
+    if _needs_asyncio(workflow):
+        import asyncio
+
+        return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]
+    from flowrun.process import loop
+
+    return loop.run(arun(workflow, **options))  # type: ignore[arg-type]
+
+
+def _needs_asyncio(workflow: Workflow) -> bool:
+    """Only a service's tcp/http probe needs asyncio (its streams); any other run goes on
+    ``flowrun.process.loop``, which starts in a fraction of asyncio's import time."""
+    for inst in plan_for(workflow).instances.values():
+        ready = inst.step.ready if inst.step.service else None
+        if ready is not None and (ready.tcp is not None or ready.http is not None):
+            return True
+    return False

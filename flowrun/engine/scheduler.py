@@ -6,7 +6,6 @@ moment the executor reports that the last thing it waited for ended.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -25,9 +24,12 @@ from flowrun.engine.units import ServiceSink, Sink, Unit
 from flowrun.events import RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted, StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
+from flowrun.process.loop import running_loop
 from flowrun.report.base import Event, Reporter
 
 if TYPE_CHECKING:
+    import asyncio
+
     from flowrun.engine.incremental import Incremental
     from flowrun.spec.model import Workflow
 
@@ -102,7 +104,7 @@ class Scheduler:
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         self._done = loop.create_future()
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
@@ -182,7 +184,7 @@ class Scheduler:
         step_timeout = self.plan.instances[name].step.timeout
         if self._workflow_deadline is None:
             return step_timeout
-        left = max(0.0, self._workflow_deadline - asyncio.get_running_loop().time())
+        left = max(0.0, self._workflow_deadline - running_loop().time())
         return left if step_timeout is None else min(step_timeout, left)
 
     def _next_check_or_launch(self, unit: Unit) -> None:

@@ -7,7 +7,6 @@ scheduler has one only when the plan has a service.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -19,6 +18,7 @@ from flowrun.engine.units import Unit
 from flowrun.events import FINAL_FAILURES, ServiceReady, StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import LaunchSpec, MemberOutcome
+from flowrun.process.loop import running_loop
 
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
@@ -116,7 +116,7 @@ class Supervisor:
     def _free(self, services: list[str]) -> None:
         """Stop these services once the current callback is done (never from inside the scheduler's loops)."""
         if services:
-            loop = asyncio.get_running_loop()
+            loop = running_loop()
             for name in services:
                 loop.call_soon(self._stop, name)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from flowrun.events import OutputChunk, StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineHandle
 
 if TYPE_CHECKING:
+    import asyncio
+
     from flowrun.engine.scheduler import Scheduler
 
 __all__ = ["ServiceSink", "Sink", "Unit", "condition_failed"]

@@ -9,16 +9,19 @@ reaped here, along with the steps themselves (pidfd wake-ups).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import errno
 import os
 import signal
 from collections.abc import Callable, Collection
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from flowrun.process.loop import running_loop
 from flowrun.process.spawn import close_all
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "ChildReaper",
@@ -169,13 +172,17 @@ async def wait_exit(loop: asyncio.AbstractEventLoop, pidfds: list[int], timeout:
         if not pending and not done.done():
             done.set_result(None)
 
+    def timed_out() -> None:
+        if not done.done():
+            done.set_result(None)
+
     for fd in pidfds:
         loop.add_reader(fd, exited, fd)
+    timer = loop.call_later(timeout, timed_out)  # either loop's futures: no asyncio.wait_for
     try:
-        await asyncio.wait_for(done, timeout)
-    except TimeoutError:
-        pass
+        await done
     finally:
+        timer.cancel()
         for fd in pending:
             loop.remove_reader(fd)
         close_all(pidfds)
@@ -247,6 +254,6 @@ class ChildReaper:
             try:
                 callback(status)
             except Exception as exc:  # a sink's bug must not stop reaping
-                asyncio.get_event_loop().call_exception_handler(
+                running_loop().call_exception_handler(
                     {"message": "flowrun: exit callback failed", "exception": exc}
                 )

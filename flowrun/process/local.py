@@ -11,13 +11,13 @@ remembered and killed by ``aclose()`` at the end of the run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import signal
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from flowrun.errors import ExecutorError
 from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineHandle, PipelineSink, PipelineSpec
@@ -31,8 +31,12 @@ from flowrun.process.kill import (
     wait_exit,
 )
 from flowrun.process.latency import LatencyHint
+from flowrun.process.loop import running_loop
 from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["LocalExecutor"]
 
@@ -172,7 +176,7 @@ class LocalExecutor:
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         _check_pidfd()
-        self._loop = asyncio.get_running_loop()
+        self._loop = running_loop()
         self._reaper = ChildReaper.acquire()
         self._latency.apply()  # react to exits at once; steps keep the default slice (latency.py)
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

@@ -8,10 +8,10 @@ pace). Every fd made here is close-on-exec; children get theirs through dup2.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flowrun.process.executor import (
     MERGE_INTO_STDOUT,
@@ -24,6 +24,9 @@ from flowrun.process.executor import (
 )
 from flowrun.process.fanout import PIPE_SIZE, FanoutRelay, make_pipe
 from flowrun.process.kill import close_all
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["PIPE_SIZE", "CapturePipes", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
 
