@@ -7,8 +7,9 @@ which would cost an ``object.__setattr__`` per field each time one is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from flowrun.records import field, record
 
 __all__ = [
     "FINAL_FAILURES",
@@ -47,7 +48,7 @@ class StepStatus(StrEnum):
 FINAL_FAILURES = frozenset({StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunStarted:
     workflow: str
     run_id: str
@@ -60,7 +61,7 @@ class RunStarted:
     params: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepStarted:
     step: str
     attempt: int
@@ -71,7 +72,7 @@ class StepStarted:
     service: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServiceReady:
     """A service's readiness probe succeeded (or it has no probe and has started)."""
 
@@ -82,7 +83,7 @@ class ServiceReady:
     ready_after: float
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class OutputChunk:
     """Raw bytes a step wrote (stdout and stderr share one stream unless redirected)."""
 
@@ -90,7 +91,7 @@ class OutputChunk:
     data: bytes
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepFinished:
     step: str
     status: StepStatus
@@ -108,7 +109,7 @@ class StepFinished:
     outputs: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SchedulerNote:
     """A decision of the scheduler worth telling a user in verbose mode."""
 
@@ -116,7 +117,7 @@ class SchedulerNote:
     message: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunFinished:
     exit_code: int
     interrupted_by: str | None = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import signal
-import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -67,6 +66,7 @@ async def _tcp(address: str) -> None:
 async def _http(url: str) -> None:
     """A GET; only its status line is read. 2xx and 3xx are ready."""
     import asyncio
+    import urllib.parse
 
     parts = urllib.parse.urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

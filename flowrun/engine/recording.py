@@ -6,7 +6,6 @@ the steps that succeeded in it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -38,9 +37,18 @@ def open_history(base_dir: str) -> History | None:
 def file_hash(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            data = handle.read()
     except OSError:
         return None
+    if len(data) > 1 << 16:  # OpenSSL's is several times faster on a big file
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+    try:  # CPython's own: hashlib would load OpenSSL, ~3 ms of every start
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - another Python (3.12 calls it _sha2)
+        from hashlib import sha256
+    return sha256(data).hexdigest()
 
 
 def record_run(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowrun.engine.probes import Prober, ReadySpec
@@ -24,6 +23,7 @@ from flowrun.events import StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome
 from flowrun.process.loop import running_loop
+from flowrun.records import record
 from flowrun.spec.conditions import Condition
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ __all__ = ["ServiceKeeper"]
 Status = tuple[StepStatus, int | None, str]
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class _Life:
     """One service's current attempt."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import UsageError, did_you_mean
+from flowrun.records import field, record
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
@@ -32,7 +32,7 @@ def new_graph(instances: Iterable[StepInstance], edges: Iterable[Edge]) -> nx.Di
 suggest = did_you_mean
 
 
-@dataclass
+@record
 class Plan:
     """A validated, expanded workflow ready to schedule."""
 

@@ -16,7 +16,6 @@ whose own ``env:`` sets a variable named in ``secrets:`` is not cached at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
@@ -27,9 +26,16 @@ from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, step_data, step_from_data
 
+try:  # CPython's own SHA-256: hashlib would load OpenSSL, ~3 ms of every start, for a few small files
+    from _sha256 import sha256 as _small_sha256
+except ImportError:  # pragma: no cover - another Python (3.12 calls it _sha2)
+    from hashlib import sha256 as _small_sha256
+
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "write_cache"]
 
 CACHE_FORMAT = 7
+#: data up to this size is hashed without hashlib
+_SMALL = 1 << 16
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,17 +52,21 @@ def _code_fingerprint() -> str:
         for file in files:
             st = os.stat(file)
             parts.append(f"{os.path.relpath(file, _PACKAGE)}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return _small_sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    if len(data) > _SMALL:  # OpenSSL's is several times faster on a big file or plan
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+    return _small_sha256(data).hexdigest()
 
 
 def cache_file(workflow_file: str) -> str:
     """Where the plan of ``workflow_file`` is kept."""
     path = os.path.abspath(workflow_file)
-    name = "plan-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".json"
+    name = "plan-" + _small_sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".json"
     return os.path.join(os.path.dirname(path), ".flowrun", "cache", name)
 
 

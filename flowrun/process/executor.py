@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from flowrun.records import field, record
 
 __all__ = [
     "CAPTURE",
@@ -31,28 +32,28 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileSource:
     """Read stdin from a file (absolute path)."""
 
     path: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TextSource:
     """Feed a literal text to stdin."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepSource:
     """Stream another member's stdout into stdin (an OS pipe)."""
 
     producer: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileSink:
     """Write a stream to a file (absolute path); parent folders are created."""
 
@@ -86,7 +87,7 @@ class StepEnv(ChainMap[str, str]):
         return default
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class LaunchSpec:
     """One process to start. ``stdout`` is ignored when other members read it."""
 
@@ -107,7 +108,7 @@ class LaunchSpec:
     tag: tuple[str, str] | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class PipelineSpec:
     """Members joined by ``stdin: producer``; all start together, consumers first."""
 
@@ -119,7 +120,7 @@ class PipelineSpec:
         )
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class MemberOutcome:
     """What happened to one member: raw facts, no status policy."""
 

@@ -15,7 +15,6 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from flowrun.process.latency import LatencyHint
 from flowrun.process.loop import running_loop
 from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
+from flowrun.records import record
 
 if TYPE_CHECKING:
     import asyncio
@@ -46,7 +46,7 @@ _DRAIN_READS, _FINAL_READS = 16, 256
 _READ_SIZE = 65536
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class _Member:
     spec: LaunchSpec
     pipeline: _Pipeline

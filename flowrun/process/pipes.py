@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flowrun.process.executor import (
@@ -24,6 +23,7 @@ from flowrun.process.executor import (
 )
 from flowrun.process.fanout import PIPE_SIZE, FanoutRelay, make_pipe
 from flowrun.process.kill import close_all
+from flowrun.records import field, record
 
 if TYPE_CHECKING:
     import asyncio
@@ -69,7 +69,7 @@ def _open_sink(sink: FileSink) -> int:
     return os.open(sink.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, sink.mode)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class MemberFds:
     """What one member's child gets as fds 0, 1, 2, and what the parent keeps."""
 
@@ -83,7 +83,7 @@ class MemberFds:
     error: str | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Wiring:
     members: list[MemberFds]
     #: member indices, consumers before their producers

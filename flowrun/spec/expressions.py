@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import NoReturn
 
 from flowrun.errors import did_you_mean
+from flowrun.records import record
 
 __all__ = [
     "OPEN",
@@ -68,21 +68,21 @@ _KNOWN_ROOTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Text:
     """Literal text, kept as written."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ParamRef:
     """``${{ params.NAME }}``."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OutputRef:
     """``${{ steps.STEP.outputs.NAME }}``."""
 
@@ -168,7 +168,7 @@ def _scan(text: str) -> Iterator[tuple[int, Part]]:
 # -- the tokenizer and parser of one expression --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Token:
     kind: str  # "word", ".", "space", "close", "open", "other", "end"
     text: str

@@ -8,9 +8,10 @@ reads, so the engine takes either.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
-from dataclasses import fields as dataclass_fields
 from typing import Any
+
+from flowrun.records import MISSING, field, record
+from flowrun.records import fields as dataclass_fields
 
 __all__ = [
     "FileIn",
@@ -28,30 +29,30 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileIn:
     file: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TextIn:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileOut:
     file: str
     append: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int
     delay: float
     backoff: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReadyProbe:
     """A service's ``ready:`` (the fields of ``spec.service.Ready``)."""
 
@@ -72,7 +73,7 @@ class ReadyProbe:
 _READY_FIELDS = ("tcp", "http", "cmd", "run", "log", "interval", "timeout", "probe_timeout")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunStep:
     """A step after defaults were applied, as the engine uses it."""
 
@@ -98,7 +99,7 @@ class RunStep:
     outputs: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RunParam:
     """A declared parameter (the fields of ``spec.params.Param``)."""
 
@@ -130,7 +131,7 @@ def params_from_data(data: dict[str, dict[str, Any]]) -> dict[str, RunParam]:
     return {name: RunParam(**item) for name, item in data.items()}
 
 
-@dataclass
+@record
 class RunWorkflow:
     """The workflow-level fields a run reads; ``steps`` maps each step name to its (first) instance's step."""
 

@@ -1,0 +1,178 @@
+"""``@record``: the part of ``dataclasses.dataclass`` flowrun uses, made with one ``exec`` per class.
+
+flowrun defines some 45 plain data classes on the path of every ``flowrun up``.
+``dataclasses`` imports ``inspect`` (with ``ast``, ``dis``, ``tokenize``) and
+compiles each generated method on its own; together that was the largest
+single cost of a one-step run after asyncio. ``record`` takes the same
+arguments flowrun passes to ``dataclass`` (``frozen``, ``slots``, ``eq``,
+``order``) and gives the same ``__init__`` (defaults, ``field(default_factory=)``,
+``__post_init__``), ``__repr__``, ``__eq__``, ordering, ``__hash__`` (frozen and
+eq: by value; eq alone: unhashable), ``__match_args__``, and, when frozen, a
+``__setattr__``/``__delattr__`` raising ``FrozenInstanceError``. A method the
+class defines itself is kept. ``fields`` and ``replace`` stand for their
+``dataclasses`` namesakes. Nothing else of ``dataclasses`` is offered (no
+``asdict``, ``InitVar``, ``KW_ONLY``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["FrozenInstanceError", "field", "fields", "record", "replace"]
+
+_MISSING = object()
+_FACTORY = object()  # the __init__ default of a field with a default_factory
+
+
+class FrozenInstanceError(AttributeError):
+    """Assignment to a field of a frozen record."""
+
+
+class Field:
+    """A field's name, default and default factory (as ``dataclasses.Field``'s)."""
+
+    __slots__ = ("default", "default_factory", "name")
+
+    def __init__(self, default: object = _MISSING, default_factory: object = _MISSING) -> None:
+        self.name = ""
+        self.default, self.default_factory = default, default_factory
+
+
+def field(*, default: object = _MISSING, default_factory: object = _MISSING) -> object:
+    """A field with a default factory (``field(default_factory=list)``) or a plain default."""
+    return Field(default, default_factory)
+
+
+MISSING = _MISSING
+
+
+def fields(cls_or_instance: object) -> tuple[Field, ...]:
+    """The fields of a record class or instance, in ``__init__`` order."""
+    return getattr(cls_or_instance, "__record_fields__")  # noqa: B009 - AttributeError for anything else
+
+
+def replace(obj: object, **changes: object) -> object:
+    """A copy of ``obj`` with ``changes`` (through ``__init__``, as ``dataclasses.replace``)."""
+    values = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    values.update(changes)
+    return obj.__class__(**values)
+
+
+def _is_classvar(annotation: object) -> bool:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return text.startswith(("ClassVar", "typing.ClassVar"))
+
+
+def record(cls: type | None = None, /, *, frozen: bool = False, slots: bool = False, eq: bool = True,
+           order: bool = False) -> object:
+    """``@record`` or ``@record(frozen=..., slots=..., eq=..., order=...)``, as ``@dataclass``."""
+
+    def wrap(cls: type) -> type:
+        return _process(cls, frozen, slots, eq, order)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _process(cls: type, frozen: bool, slots: bool, eq: bool, order: bool) -> type:
+    all_fields, own = _collect(cls)
+    names = list(all_fields)
+    namespace: dict[str, object] = {"_FACTORY": _FACTORY, "_set": object.__setattr__, "_cls": cls,
+                                    "FrozenInstanceError": FrozenInstanceError, "_names": frozenset(names)}
+    src = _init_source(cls, all_fields, frozen, namespace) + _methods_source(cls, names, frozen, eq, order)
+    exec("\n".join(src), namespace)  # one compile for every method of the class
+    for name in _METHODS:
+        fn = namespace.get(name)
+        if fn is not None:
+            fn.__qualname__ = f"{cls.__qualname__}.{name}"  # type: ignore[attr-defined]
+            setattr(cls, name, fn)
+    if eq and not frozen and "__hash__" not in cls.__dict__:
+        cls.__hash__ = None  # type: ignore[assignment] # as dataclasses: eq without frozen is unhashable
+    cls.__record_fields__ = tuple(all_fields.values())  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(names)  # type: ignore[attr-defined]
+    if slots:
+        cls = _with_slots(cls, own)
+        namespace["_cls"] = cls
+    return cls
+
+
+_METHODS = ("__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__setattr__",
+            "__delattr__", "__hash__")
+
+
+def _collect(cls: type) -> tuple[dict[str, Field], list[str]]:
+    """Every field (the bases' first) and the names of the class's own."""
+    inherited: dict[str, Field] = {}
+    for base in reversed(cls.__mro__[1:]):
+        for f in base.__dict__.get("__record_fields__", ()):
+            inherited[f.name] = f
+    own: dict[str, Field] = {}
+    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 - inspect is what this module avoids
+    for name, annotation in annotations.items():
+        if _is_classvar(annotation):
+            continue
+        default = cls.__dict__.get(name, _MISSING)
+        f = default if isinstance(default, Field) else Field(default)
+        f.name = name
+        own[name] = f
+        if isinstance(default, Field):  # as dataclasses: a plain default stays a class attribute
+            if f.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+    return {**inherited, **own}, list(own)
+
+
+def _init_source(cls: type, all_fields: dict[str, Field], frozen: bool, namespace: dict[str, object]) -> list[str]:
+    if "__init__" in cls.__dict__:
+        return []
+    params, body = [], []
+    for i, f in enumerate(all_fields.values()):
+        value = f.name
+        if f.default_factory is not _MISSING:
+            namespace[f"_f{i}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            value = f"_f{i}() if {f.name} is _FACTORY else {f.name}"
+        elif f.default is not _MISSING:
+            namespace[f"_d{i}"] = f.default
+            params.append(f"{f.name}=_d{i}")
+        else:
+            params.append(f.name)
+        body.append(f"    _set(self, {f.name!r}, {value})" if frozen else f"    self.{f.name} = {value}")
+    if any("__post_init__" in c.__dict__ for c in cls.__mro__[:-1]):
+        body.append("    self.__post_init__()")
+    return [f"def __init__(self, {', '.join(params)}):", *(body or ["    pass"])]
+
+
+def _methods_source(cls: type, names: list[str], frozen: bool, eq: bool, order: bool) -> list[str]:
+    defined = cls.__dict__
+    src = []
+    if "__repr__" not in defined:
+        shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+        src += ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
+    values = "(" + "".join(f"self.{n}," for n in names) + ")"
+    others = "(" + "".join(f"other.{n}," for n in names) + ")"
+    compare = [("==", "__eq__")] if eq and "__eq__" not in defined else []
+    if order:
+        compare += [("<", "__lt__"), ("<=", "__le__"), (">", "__gt__"), (">=", "__ge__")]
+    for op, name in compare:
+        src += [f"def {name}(self, other):", "    if other.__class__ is self.__class__:",
+                f"        return {values} {op} {others}", "    return NotImplemented"]
+    if frozen:
+        for verb, method, args in (("assign to", "__setattr__", "name, value"), ("delete", "__delattr__", "name")):
+            src += [f"def {method}(self, {args}):", "    if type(self) is _cls or name in _names:",
+                    f"        raise FrozenInstanceError(f'cannot {verb} field {{name!r}}')",
+                    f"    super(_cls, self).{method}({args})"]
+    if eq and frozen and "__hash__" not in defined:
+        src += ["def __hash__(self):", f"    return hash({values})"]
+    return src
+
+
+def _with_slots(cls: type, own: list[str]) -> type:
+    """The class again with ``__slots__`` for its own fields (as ``dataclass(slots=True)``)."""
+    body = dict(cls.__dict__)
+    for name in own:
+        body.pop(name, None)
+    body.pop("__dict__", None)
+    body.pop("__weakref__", None)
+    body["__slots__"] = tuple(own)
+    new = type(cls)(cls.__name__, cls.__bases__, body)
+    new.__qualname__ = cls.__qualname__
+    return new
