@@ -74,27 +74,82 @@ def record(cls: type | None = None, /, *, frozen: bool = False, slots: bool = Fa
 def _process(cls: type, frozen: bool, slots: bool, eq: bool, order: bool) -> type:
     all_fields, own = _collect(cls)
     names = list(all_fields)
-    namespace: dict[str, object] = {"_FACTORY": _FACTORY, "_set": object.__setattr__, "_cls": cls,
-                                    "FrozenInstanceError": FrozenInstanceError, "_names": frozenset(names)}
-    src = _init_source(cls, all_fields, frozen, namespace) + _methods_source(cls, names, frozen, eq, order)
-    exec("\n".join(src), namespace)  # one compile for every method of the class
-    for name in _METHODS:
-        fn = namespace.get(name)
-        if fn is not None:
-            fn.__qualname__ = f"{cls.__qualname__}.{name}"  # type: ignore[attr-defined]
-            setattr(cls, name, fn)
-    if eq and not frozen and "__hash__" not in cls.__dict__:
+    defined = set(cls.__dict__)
+    if eq and not frozen and "__hash__" not in defined:
         cls.__hash__ = None  # type: ignore[assignment] # as dataclasses: eq without frozen is unhashable
     cls.__record_fields__ = tuple(all_fields.values())  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(names)  # type: ignore[attr-defined]
     if slots:
         cls = _with_slots(cls, own)
-        namespace["_cls"] = cls
+    groups = {"__init__": "init", "__repr__": "repr"}
+    if eq:
+        groups.update(__eq__="compare", __hash__="compare" if frozen else None)
+    if order:
+        groups.update(__lt__="compare", __le__="compare", __gt__="compare", __ge__="compare")
+    options = (frozen, eq, order)
+    for method, group in groups.items():
+        if group is not None and method not in defined:
+            setattr(cls, method, _stub(cls, method, group, options))
+    if frozen:
+        _freeze(cls, frozenset(names))
     return cls
 
 
-_METHODS = ("__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__setattr__",
-            "__delattr__", "__hash__")
+def _stub(cls: type, method: str, group: str, options: tuple[bool, bool, bool]) -> object:
+    """A method that compiles its group of methods on first use, then hands over to the real one.
+
+    Most records of a run are defined and never compared or printed, many never made:
+    compiling only what is used keeps the definitions nearly free.
+    """
+
+    def stub(self: object, *args: object, **kwargs: object) -> object:
+        if cls.__dict__.get(method) is stub:
+            _compile(cls, group, options)
+        return getattr(cls, method)(self, *args, **kwargs)
+
+    stub.__qualname__ = f"{cls.__qualname__}.{method}"
+    stub.__name__ = method
+    stub._record_stub = True  # type: ignore[attr-defined]
+    return stub
+
+
+def _freeze(cls: type, names: frozenset[str]) -> None:
+    """``__setattr__``/``__delattr__`` raising FrozenInstanceError (nothing to compile)."""
+    if "__setattr__" not in cls.__dict__:
+        def __setattr__(self: object, name: str, value: object) -> None:
+            if type(self) is cls or name in names:
+                raise FrozenInstanceError(f"cannot assign to field {name!r}")
+            super(cls, self).__setattr__(name, value)
+
+        __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
+        cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
+    if "__delattr__" not in cls.__dict__:
+        def __delattr__(self: object, name: str) -> None:
+            if type(self) is cls or name in names:
+                raise FrozenInstanceError(f"cannot delete field {name!r}")
+            super(cls, self).__delattr__(name)
+
+        __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
+        cls.__delattr__ = __delattr__  # type: ignore[method-assign,assignment]
+
+
+def _compile(cls: type, group: str, options: tuple[bool, bool, bool]) -> None:
+    frozen, eq, order = options
+    all_fields = {f.name: f for f in cls.__record_fields__}  # type: ignore[attr-defined]
+    names = list(all_fields)
+    namespace: dict[str, object] = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
+    if group == "init":
+        src = _init_source(cls, all_fields, frozen, namespace)
+    elif group == "repr":
+        shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
+        src = ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
+    else:
+        src = _compare_source(names, frozen, eq, order)
+    exec("\n".join(src), namespace)  # one compile for the group
+    for name, fn in namespace.items():
+        if name.startswith("__") and callable(fn) and getattr(cls.__dict__.get(name), "_record_stub", False):
+            fn.__qualname__ = f"{cls.__qualname__}.{name}"
+            setattr(cls, name, fn)
 
 
 def _collect(cls: type) -> tuple[dict[str, Field], list[str]]:
@@ -121,8 +176,6 @@ def _collect(cls: type) -> tuple[dict[str, Field], list[str]]:
 
 
 def _init_source(cls: type, all_fields: dict[str, Field], frozen: bool, namespace: dict[str, object]) -> list[str]:
-    if "__init__" in cls.__dict__:
-        return []
     params, body = [], []
     for i, f in enumerate(all_fields.values()):
         value = f.name
@@ -141,26 +194,17 @@ def _init_source(cls: type, all_fields: dict[str, Field], frozen: bool, namespac
     return [f"def __init__(self, {', '.join(params)}):", *(body or ["    pass"])]
 
 
-def _methods_source(cls: type, names: list[str], frozen: bool, eq: bool, order: bool) -> list[str]:
-    defined = cls.__dict__
-    src = []
-    if "__repr__" not in defined:
-        shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
-        src += ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
+def _compare_source(names: list[str], frozen: bool, eq: bool, order: bool) -> list[str]:
     values = "(" + "".join(f"self.{n}," for n in names) + ")"
     others = "(" + "".join(f"other.{n}," for n in names) + ")"
-    compare = [("==", "__eq__")] if eq and "__eq__" not in defined else []
+    compare = [("==", "__eq__")] if eq else []
     if order:
         compare += [("<", "__lt__"), ("<=", "__le__"), (">", "__gt__"), (">=", "__ge__")]
+    src = []
     for op, name in compare:
         src += [f"def {name}(self, other):", "    if other.__class__ is self.__class__:",
                 f"        return {values} {op} {others}", "    return NotImplemented"]
-    if frozen:
-        for verb, method, args in (("assign to", "__setattr__", "name, value"), ("delete", "__delattr__", "name")):
-            src += [f"def {method}(self, {args}):", "    if type(self) is _cls or name in _names:",
-                    f"        raise FrozenInstanceError(f'cannot {verb} field {{name!r}}')",
-                    f"    super(_cls, self).{method}({args})"]
-    if eq and frozen and "__hash__" not in defined:
+    if eq and frozen:
         src += ["def __hash__(self):", f"    return hash({values})"]
     return src
 
