@@ -1147,9 +1147,22 @@ _REF = "@ref"
 def _add_against(plan: Plan, ctx: Ctx) -> None:
     """Every flowrun variant again, running the --against commit's code, in the same rounds."""
     assert ctx.against is not None
-    extra = {label + _REF: replace(v, env=ctx.against[1]) for label, v in plan.variants.items()
+    extra = {label + _REF: _own_folder(replace(v, env=ctx.against[1])) for label, v in plan.variants.items()
              if v.argv[: len(ctx.flowrun)] == ctx.flowrun}
     plan.variants = {**plan.variants, **extra}  # a new dict: summarize() knows the case's own variants
+
+
+def _own_folder(v: Variant) -> Variant:
+    """The variant on a copy of its workflow folder: each commit keeps its own plan cache
+    (sharing one, each run of either would find the other's and load the file again). Not for
+    a variant whose check reads a file the run writes in its folder (the pipe cases)."""
+    if v.workdir is None or v.check is not None:
+        return v
+    old, new = str(v.workdir), str(v.workdir) + _REF
+    if not os.path.isdir(new):
+        shutil.copytree(old, new, ignore=shutil.ignore_patterns(".flowrun"))
+    argv = [new + a[len(old):] if a == old or a.startswith(old + os.sep) else a for a in v.argv]
+    return replace(v, argv=argv, cwd=Path(new) if str(v.cwd) == old else v.cwd, workdir=Path(new))
 
 
 def _own(rounds: list[Round]) -> list[Round]:
