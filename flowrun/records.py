@@ -16,7 +16,10 @@ class defines itself is kept. ``fields`` and ``replace`` stand for their
 
 from __future__ import annotations
 
-__all__ = ["FrozenInstanceError", "field", "fields", "record", "replace"]
+import os
+import sys
+
+__all__ = ["FrozenInstanceError", "field", "fields", "keep_code_in", "record", "replace"]
 
 _MISSING = object()
 _FACTORY = object()  # the __init__ default of a field with a default_factory
@@ -145,11 +148,78 @@ def _compile(cls: type, group: str, options: tuple[bool, bool, bool]) -> None:
         src = ["def __repr__(self):", f"    return f'{{self.__class__.__qualname__}}({shown})'"]
     else:
         src = _compare_source(names, frozen, eq, order)
-    exec("\n".join(src), namespace)  # one compile for the group
+    exec(_code("\n".join(src)), namespace)
     for name, fn in namespace.items():
         if name.startswith("__") and callable(fn) and getattr(cls.__dict__.get(name), "_record_stub", False):
             fn.__qualname__ = f"{cls.__qualname__}.{name}"
             setattr(cls, name, fn)
+
+
+#: generated source → its code object. Compiling the ~20 ``__init__`` a one-step run makes takes
+#: 4-5 ms, unmarshalling them 0.05 ms: the code is kept in a file, by default in ``__pycache__``
+#: beside this module (as Python keeps a module's bytecode), and once a run has found its plan
+#: cache, in that folder (``keep_code_in``), which is written anyway and always writable.
+_CODES: dict[str, object] | None = None
+_TAG = sys.implementation.cache_tag or "python"
+_PYCACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__", f"records.{_TAG}.marshal")
+_codes_file = _PYCACHE
+_MAX_CODES = 512  # sources of older flowrun versions pile up in a checkout: start afresh past this
+
+
+def keep_code_in(folder: str) -> None:
+    """Read and keep the generated methods' code in ``folder`` from now on (flowrun's plan cache)."""
+    global _codes_file, _CODES
+    path = os.path.join(folder, f"records.{_TAG}.marshal")
+    if path != _codes_file:
+        _codes_file, _CODES = path, None
+
+
+def _code(text: str) -> object:
+    global _CODES
+    if _CODES is None:
+        _CODES = _read_codes()
+    code = _CODES.get(text)
+    if code is None:
+        code = compile(text, "<flowrun.records>", "exec")
+        if len(_CODES) >= _MAX_CODES:
+            _CODES = {}
+        _CODES[text] = code
+        _write_codes(_CODES)
+    return code
+
+
+def _read_codes() -> dict[str, object]:
+    import marshal
+
+    try:
+        with open(_codes_file, "rb") as handle:
+            codes = marshal.loads(handle.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    code_type = type(_read_codes.__code__)
+    if not isinstance(codes, dict) or not all(isinstance(k, str) and type(v) is code_type for k, v in codes.items()):
+        return {}
+    return codes
+
+
+def _write_codes(codes: dict[str, object]) -> None:
+    """Best effort; in ``__pycache__`` as Python's own .pyc files: not with PYTHONDONTWRITEBYTECODE."""
+    if _codes_file == _PYCACHE and (sys.dont_write_bytecode or sys.implementation.cache_tag is None):
+        return
+    import marshal
+
+    tmp = f"{_codes_file}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(_codes_file), mode=0o700, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with open(fd, "wb") as handle:
+            handle.write(marshal.dumps(codes))
+        os.replace(tmp, _codes_file)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _collect(cls: type) -> tuple[dict[str, Field], list[str]]:

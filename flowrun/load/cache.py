@@ -22,6 +22,7 @@ from typing import Any
 
 from flowrun.graph import Plan
 from flowrun.load.find import read_workflow
+from flowrun.records import keep_code_in
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, step_data, step_from_data
@@ -83,6 +84,7 @@ def read_cached(workflow_file: str, data: bytes) -> RunWorkflow | None:
         if (entry.get("format") != CACHE_FORMAT or entry.get("file") != os.path.abspath(workflow_file)
                 or entry.get("digest") != _digest(data) or entry.get("code") != _code_fingerprint()):
             return None
+        keep_code_in(os.path.dirname(cache_file(workflow_file)))  # the records' __init__ code beside the plan
         dotenv_values = _dotenv_values(entry["dotenv"])
         if dotenv_values is None:
             return None
