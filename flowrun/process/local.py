@@ -24,6 +24,7 @@ from flowrun.process.kill import (
     ChildReaper,
     close_all,
     group_exists,
+    may_have_leftovers,
     signal_group,
     sweep,
     tag_entry,
@@ -314,7 +315,7 @@ class LocalExecutor:
         groups = self._stop_timers_and_running()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
-        for _ in range(5):  # again: something may have forked between scan and kill
+        for _ in range(5 if groups or may_have_leftovers() else 0):  # again: something may have forked meanwhile
             pidfds = sweep(groups, [tag_entry(tag) for tag in self._tags])
             if not pidfds:
                 break
