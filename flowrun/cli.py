@@ -258,7 +258,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.graph import plan_for
     from flowrun.load import find_workflow
     from flowrun.load.cache import load_for_run
-    from flowrun.render import to_plan_text
     from flowrun.report.choose import console_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
     from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
@@ -279,6 +278,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     jobs = args.jobs or workflow.jobs or os.cpu_count() or 1
     if args.dry_run:
         from flowrun.engine import secret_values
+        from flowrun.render import to_plan_text
         from flowrun.report.secrets import masked
 
         secrets = secret_values(workflow, params)

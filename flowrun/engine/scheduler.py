@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING
 
 from flowrun.engine.checks import Checks
 from flowrun.engine.dataflow import RESULTS_VAR, DataFlow
-from flowrun.engine.finale import Finale
 from flowrun.engine.interrupts import Interrupts
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.retries import Retries
 from flowrun.engine.state import Decision, RunState
 from flowrun.engine.status import Statuses, member_statuses
-from flowrun.engine.supervisor import Supervisor
 from flowrun.engine.units import ServiceSink, Sink, Unit
 from flowrun.events import RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted, StepStatus
 from flowrun.graph import Plan
@@ -30,7 +28,9 @@ from flowrun.report.base import Event, Reporter
 if TYPE_CHECKING:
     import asyncio
 
+    from flowrun.engine.finale import Finale
     from flowrun.engine.incremental import Incremental
+    from flowrun.engine.supervisor import Supervisor
     from flowrun.spec.model import Workflow
 
 __all__ = ["Scheduler"]
@@ -95,9 +95,9 @@ class Scheduler:
         self.incremental = incremental(self) if incremental is not None else None
         #: the handlers of SPEC §9: the plan's last units
         self._first_hook = len(plan.pipelines) - len(plan.handlers)
-        self.finale = Finale(self) if plan.handlers else None
+        self.finale = _finale(self) if plan.handlers else None
         #: services' lives (SPEC §8): only for a plan that has one
-        self.supervisor = Supervisor(self, targets) if self.state.is_service is not None else None
+        self.supervisor = _supervisor(self, targets) if self.state.is_service is not None else None
         #: the cold paths: if: conditions, retries, and stopping by a signal or the workflow timeout
         self.checks, self.retries = Checks(self), Retries(self)
         self.interrupts = Interrupts(self, handle_signals)
@@ -380,3 +380,15 @@ class Scheduler:
     def interrupt(self, sig: int) -> None:
         """Ctrl-C / SIGTERM / SIGHUP: cancel running steps; a second one skips the grace."""
         self.interrupts.interrupt(sig)
+
+
+def _finale(scheduler: Scheduler) -> Finale:
+    from flowrun.engine.finale import Finale  # a plan with handlers only
+
+    return Finale(scheduler)
+
+
+def _supervisor(scheduler: Scheduler, targets: Iterable[str]) -> Supervisor:
+    from flowrun.engine.supervisor import Supervisor  # a plan with services only (with probes, streams)
+
+    return Supervisor(scheduler, targets)

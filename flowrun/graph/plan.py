@@ -13,7 +13,9 @@ from flowrun.spec.instance import StepInstance
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["Edge", "Plan", "new_graph", "suggest"]
+    from flowrun.spec.model import Workflow
+
+__all__ = ["Edge", "Plan", "new_graph", "plan_for", "suggest"]
 
 #: (upstream, downstream, {"kind": "dep"|"pipe", "condition": Condition})
 Edge = tuple[str, str, dict[str, Any]]
@@ -132,3 +134,14 @@ class Plan:
         return Plan(instances, self.edges, pipelines, handlers=tuple(inst.name for inst in added),
                     _graph=self._graph)
 
+
+def plan_for(workflow: Workflow) -> Plan:
+    """The workflow's plan, built once and kept on the workflow (a plan-cache hit brings it along:
+    then neither the builder nor its checks are imported)."""
+    if workflow._plan is None:
+        from flowrun.graph.build import build_plan
+        from flowrun.spec.handlers import handler_instances
+
+        workflow._plan = build_plan(workflow).with_handlers(handler_instances(workflow))
+    plan: Plan = workflow._plan
+    return plan
