@@ -11,9 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from flowrun.errors import EXIT_INVALID, FlowrunError, UsageError, WorkflowError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["main"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.scheduler import Scheduler
@@ -18,6 +17,7 @@ from flowrun.report.jsonreport import JsonReport
 from flowrun.report.logs import LogWriter, new_run_id
 from flowrun.report.secrets import Masker
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.spec.model import Workflow
 

@@ -12,7 +12,6 @@ that was starting it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import launch_spec
 from flowrun.engine.status import Statuses
@@ -21,6 +20,7 @@ from flowrun.events import StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineSpec
 from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 

@@ -20,11 +20,11 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring  # the C encoder json.dumps uses for a str
-from typing import TYPE_CHECKING
 
 from flowrun.events import StepStatus
 from flowrun.process.executor import LaunchSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.result import StepResult
     from flowrun.graph import Plan

@@ -15,13 +15,16 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome, PipelineHandle, PipelineSpec
 from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
+    from typing import Protocol
+else:
+    Protocol = object  # the protocols are plain base classes at run time
 
 __all__ = ["Prober", "ReadySpec"]
 

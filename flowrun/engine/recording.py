@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flowrun.engine.history import History, RunRow, StepRow
 from flowrun.errors import UsageError
 from flowrun.events import StepStatus
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.incremental import Incremental
     from flowrun.engine.result import RunResult

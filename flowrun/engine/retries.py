@@ -8,13 +8,13 @@ without its next attempt.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from flowrun.engine.status import Statuses
 from flowrun.engine.units import Unit
 from flowrun.events import StepFinished
 from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 

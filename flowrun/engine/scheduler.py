@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from flowrun.engine.checks import Checks
 from flowrun.engine.dataflow import RESULTS_VAR, DataFlow
@@ -25,6 +24,7 @@ from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
 from flowrun.process.loop import running_loop
 from flowrun.report.base import Event, Reporter
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from flowrun.engine.probes import Prober, ReadySpec
 from flowrun.events import StepStatus
@@ -26,6 +25,7 @@ from flowrun.process.loop import running_loop
 from flowrun.records import record
 from flowrun.spec.conditions import Condition
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
 

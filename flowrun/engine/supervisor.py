@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import TAG_VAR, launch_spec
 from flowrun.engine.services import ServiceKeeper
@@ -20,6 +19,7 @@ from flowrun.graph import Plan
 from flowrun.process.executor import LaunchSpec, MemberOutcome
 from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 

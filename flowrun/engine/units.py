@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flowrun.engine.status import TIMEOUT_EXIT_CODE
 from flowrun.events import OutputChunk, StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineHandle
 from flowrun.records import field, record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
 

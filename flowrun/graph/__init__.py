@@ -17,11 +17,12 @@ it, ``pipelines.py`` groups pipes into pipelines and words cycles.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from flowrun.graph.plan import Edge, Plan, plan_for, suggest
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowrun.graph.build import build_plan
 
 __all__ = ["Edge", "Plan", "build_plan", "plan_for", "suggest"]

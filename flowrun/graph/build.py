@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flowrun.errors import Diagnostic, Position, WorkflowError
 from flowrun.graph.pipelines import check_cycles, dep_path, forward_pipelines, group_pipelines
 from flowrun.graph.plan import Edge, Plan, new_graph, plan_for, suggest
@@ -11,6 +9,7 @@ from flowrun.graph.references import check_references
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # the pydantic models load with the file, not with a cached plan
     from flowrun.spec.model import Locator, Workflow
 

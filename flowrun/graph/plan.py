@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import UsageError, did_you_mean
 from flowrun.records import field, record
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     import networkx as nx
 
     from flowrun.spec.model import Workflow
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Edge", "Plan", "new_graph", "plan_for", "suggest"]
 
 #: (upstream, downstream, {"kind": "dep"|"pipe", "condition": Condition})
-Edge = tuple[str, str, dict[str, Any]]
+Edge = tuple[str, str, "dict[str, Any]"]  # a string: typing is not imported at run time
 
 
 def new_graph(instances: Iterable[StepInstance], edges: Iterable[Edge]) -> nx.DiGraph:

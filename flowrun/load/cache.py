@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from flowrun.graph import Plan
 from flowrun.load.find import read_workflow
@@ -26,6 +25,10 @@ from flowrun.records import keep_code_in
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 from flowrun.spec.runtime import RunWorkflow, params_data, params_from_data, step_data, step_from_data
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 try:  # CPython's own SHA-256: hashlib would load OpenSSL, ~3 ms of every start, for a few small files
     from _sha256 import sha256 as _small_sha256

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from typing import Literal, Protocol
 
 from flowrun.records import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Literal, Protocol
+else:
+    Protocol = object  # the protocols are plain base classes at run time
 
 __all__ = [
     "CAPTURE",
@@ -69,8 +74,11 @@ CAPTURE: Literal["capture"] = "capture"
 MERGE_INTO_STDOUT: Literal["stdout"] = "stdout"
 
 StdinSpec = FileSource | TextSource | StepSource | None
-StdoutSpec = FileSink | Literal["capture"]
-StderrSpec = FileSink | Literal["capture", "stdout"]
+if TYPE_CHECKING:
+    StdoutSpec = FileSink | Literal["capture"]
+    StderrSpec = FileSink | Literal["capture", "stdout"]
+else:  # typing is not imported at run time
+    StdoutSpec = StderrSpec = FileSink | str
 
 
 class StepEnv(ChainMap[str, str]):

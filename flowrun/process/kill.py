@@ -15,13 +15,14 @@ import errno
 import os
 import signal
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, ClassVar
 
 from flowrun.process.loop import running_loop
 from flowrun.process.spawn import close_all
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
+    from typing import ClassVar
 
 __all__ = [
     "ChildReaper",

@@ -16,7 +16,6 @@ import select
 import signal
 import time
 from functools import partial
-from typing import TYPE_CHECKING
 
 from flowrun.errors import ExecutorError
 from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineHandle, PipelineSink, PipelineSpec
@@ -36,6 +35,7 @@ from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeed
 from flowrun.process.spawn import Spawner
 from flowrun.records import record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
 

@@ -27,7 +27,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Cancelled", "Future", "Handle", "SelectorLoop", "Task", "run", "running_loop"]
 

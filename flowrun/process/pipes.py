@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from typing import TYPE_CHECKING
 
 from flowrun.process.executor import (
     MERGE_INTO_STDOUT,
@@ -25,6 +24,7 @@ from flowrun.process.fanout import PIPE_SIZE, FanoutRelay, make_pipe
 from flowrun.process.kill import close_all
 from flowrun.records import field, record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import asyncio
 

@@ -17,8 +17,8 @@ import os
 import signal
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import subprocess  # only where libc has no posix_spawn: imported then
 

@@ -30,10 +30,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import NoReturn
 
 from flowrun.errors import did_you_mean
 from flowrun.records import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "OPEN",

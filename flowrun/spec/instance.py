@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowrun.records import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["StepInstance"]
 

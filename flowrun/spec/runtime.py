@@ -8,10 +8,12 @@ reads, so the engine takes either.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowrun.records import MISSING, field, record
 from flowrun.records import fields as dataclass_fields
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "FileIn",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("yaml", "pydantic", "pydantic_core", "networkx", "rich", "asyncio", "dataclasses", "inspect", "_hashlib")
+HEAVY = ("yaml", "pydantic", "pydantic_core", "networkx", "rich", "asyncio", "dataclasses", "inspect", "_hashlib", "typing")
 
 CODE = """
 import json, sys
