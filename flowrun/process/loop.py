@@ -25,6 +25,7 @@ import selectors
 import signal
 import sys
 import time
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 
@@ -34,13 +35,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Cancelled", "Future", "Handle", "SelectorLoop", "Task", "run", "running_loop"]
 
-_running: SelectorLoop | None = None
+#: thread id → the SelectorLoop running in that thread (as asyncio's loops, one per thread)
+_running: dict[int, SelectorLoop] = {}
 
 
 def running_loop() -> Any:
-    """The loop running now: this module's, else asyncio's (RuntimeError if none)."""
-    if _running is not None:
-        return _running
+    """The loop running in this thread: this module's, else asyncio's (RuntimeError if none)."""
+    loop = _running.get(get_ident())
+    if loop is not None:
+        return loop
     if "asyncio" not in sys.modules:
         raise RuntimeError("no running event loop")
     import asyncio
@@ -372,10 +375,10 @@ class SelectorLoop:
                 handle._run()
 
     def run_until_complete(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        global _running
-        if _running is not None:
+        thread = get_ident()
+        if thread in _running:
             raise RuntimeError("a flowrun loop is already running in this thread")
-        _running = self
+        _running[thread] = self
         task = Task(coro, self)
         interrupt: BaseException | None = None
         try:
@@ -387,7 +390,7 @@ class SelectorLoop:
                         raise
                     interrupt = exc
         finally:
-            _running = None
+            del _running[thread]
         if interrupt is not None:
             raise interrupt
         return task.result()

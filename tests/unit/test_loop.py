@@ -105,3 +105,22 @@ def test_an_interrupt_runs_the_coroutine_finally_blocks_first() -> None:
 
 def _raise_interrupt() -> None:
     raise KeyboardInterrupt
+
+
+def test_each_thread_has_its_own_running_loop() -> None:
+    import threading
+
+    seen: dict[str, object] = {}
+
+    async def main(name: str) -> None:
+        lp = mini.running_loop()
+        done = lp.create_future()
+        lp.call_later(0.05, done.set_result, None)
+        await done
+        seen[name] = mini.running_loop() is lp
+
+    thread = threading.Thread(target=mini.run, args=(main("thread"),))
+    thread.start()
+    mini.run(main("main"))
+    thread.join()
+    assert seen == {"thread": True, "main": True}
