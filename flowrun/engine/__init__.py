@@ -75,7 +75,7 @@ async def arun(
     if secrets:
         reporter = Masker(secrets, reporter)
         mask = reporter.mask_text
-    from flowrun.engine.recording import open_history, record_run, steering
+    from flowrun.engine.recording import close_history, open_history, record_run, steering
 
     history = open_history(workflow.base_dir)
     durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
@@ -93,7 +93,7 @@ async def arun(
     if history is not None:
         record_run(history, result, workflow_file=workflow.path, targets=list(targets), params=params,
                    incremental=scheduler.incremental, outputs=scheduler.dataflow.outputs, mask=mask)
-        history.close()
+        close_history(history)
     return result
 
 

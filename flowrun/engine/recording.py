@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from flowrun.engine.incremental import Incremental
     from flowrun.engine.result import RunResult
 
-__all__ = ["last_selection", "open_history", "record_run", "resumed_steps", "steering", "warn"]
+__all__ = ["close_history", "last_selection", "open_history", "record_run", "resumed_steps", "steering", "warn"]
 
 
 def warn(message: str) -> None:
@@ -28,6 +28,18 @@ def warn(message: str) -> None:
         print(f"flowrun: warning: {message}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
+
+
+#: set by the ``flowrun`` command, which ends its process with ``os._exit`` right after the run:
+#: the history's connection is then left open (``History.leave_open``: no WAL checkpoint per run)
+ends_process = False
+
+
+def close_history(history: History) -> None:
+    if ends_process:
+        history.leave_open()
+    else:
+        history.close()
 
 
 def open_history(base_dir: str) -> History | None:
