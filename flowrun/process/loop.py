@@ -1,20 +1,16 @@
 """A small event loop on ``selectors``: what ``flowrun.run`` drives a run with, without importing asyncio.
 
-The engine is callback-driven: it needs ``call_soon``, ``call_later``, readers
-and writers, signal handlers, futures, and one task (the run's coroutine, which
-awaits a future or two). Importing asyncio costs more than the rest of a
-one-step ``flowrun up`` (it brings socket, subprocess, concurrent.futures,
-logging, inspect and more), so ``run`` uses this loop, and asyncio only when a
-service's tcp/http probe needs its streams. The engine takes either: it finds
-its loop with ``running_loop()`` and uses only the methods both have, and
-``arun`` inside an asyncio program runs on that program's loop.
+The engine is callback-driven: it needs ``call_soon``, ``call_later``, readers and writers,
+signal handlers, futures, and one task (the run's coroutine, which awaits a future or two).
+Importing asyncio costs more than the rest of a one-step ``flowrun up`` (socket, subprocess,
+concurrent.futures, logging, inspect...), so ``run`` uses this loop, and asyncio only when a
+service's tcp/http probe needs its streams. The engine finds its loop with ``running_loop()``
+and uses only what both have: ``arun`` in an asyncio program runs on that program's loop.
 
-Semantics follow asyncio's where the engine can tell: callbacks run in the
-order scheduled, a timer runs in the first iteration after its time, an
-exception in a callback is reported and the loop goes on, a signal's handler
-runs as a callback (the C handler writes to a wakeup pipe), and an interrupt
-(KeyboardInterrupt) cancels the run's task so its ``finally`` blocks run
-before the interrupt goes on up.
+Semantics follow asyncio's where the engine can tell: callbacks run in the order scheduled,
+a timer in the first iteration after its time, an exception in a callback is reported and the
+loop goes on, a signal's handler runs as a callback (the C handler writes to a wakeup pipe), and
+an interrupt (KeyboardInterrupt) cancels the run's task so its ``finally`` blocks run first.
 """
 
 from __future__ import annotations
@@ -69,12 +65,6 @@ class Handle:
         self._cancelled = True
         self._callback, self._args = None, ()  # type: ignore[assignment]
 
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def when(self) -> float:
-        return self._when
-
     def __lt__(self, other: Handle) -> bool:
         return self._when < other._when
 
@@ -89,6 +79,7 @@ class Handle:
 
 
 _PENDING, _DONE, _CANCELLED = 0, 1, 2
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class Future:
@@ -119,10 +110,8 @@ class Future:
         return self._result
 
     def exception(self) -> BaseException | None:
-        if self._state == _CANCELLED:
-            raise Cancelled
-        if self._state == _PENDING:
-            raise RuntimeError("result is not set yet")
+        if self._state != _DONE:
+            self.result()  # raises: Cancelled, or RuntimeError while pending
         return self._exception
 
     def set_result(self, result: Any) -> None:
@@ -177,8 +166,8 @@ class Task(Future):
         if self.done():
             return False
         self._must_cancel = True
-        if self._waiting is not None and self._waiting.cancel():
-            return True  # _wakeup throws Cancelled in
+        if self._waiting is not None:
+            self._waiting.cancel()  # its done callback, _wakeup, throws Cancelled in
         return True
 
     def _step(self, exc: BaseException | None) -> None:
@@ -221,7 +210,6 @@ class SelectorLoop:
         self._writers: dict[int, Handle] = {}
         self._signals: dict[int, Handle] = {}
         self._wakeup = (-1, -1)
-        self._closed = False
 
     # -- time and callbacks ---------------------------------------------------
     def time(self) -> float:
@@ -233,10 +221,7 @@ class SelectorLoop:
         return handle
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Handle:
-        return self.call_at(time.monotonic() + delay, callback, *args)
-
-    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> Handle:
-        handle = Handle(callback, args, self, when)
+        handle = Handle(callback, args, self, time.monotonic() + delay)
         heapq.heappush(self._timers, handle)
         return handle
 
@@ -265,8 +250,7 @@ class SelectorLoop:
         if old is not None:
             old.cancel()
         table[fd] = Handle(callback, args, self)
-        events = (selectors.EVENT_READ if fd in self._readers else 0) | \
-                 (selectors.EVENT_WRITE if fd in self._writers else 0)
+        events = self._events(fd)
         try:
             self._selector.modify(fd, events)
         except KeyError:
@@ -280,16 +264,15 @@ class SelectorLoop:
         if handle is None:
             return False
         handle.cancel()  # already among this iteration's ready callbacks: it does not run
-        events = (selectors.EVENT_READ if fd in self._readers else 0) | \
-                 (selectors.EVENT_WRITE if fd in self._writers else 0)
+        events = self._events(fd)
         try:
-            if events:
-                self._selector.modify(fd, events)
-            else:
-                self._selector.unregister(fd)
+            self._selector.modify(fd, events) if events else self._selector.unregister(fd)
         except (KeyError, ValueError, OSError):
             pass  # closed already: epoll dropped it
         return True
+
+    def _events(self, fd: int) -> int:
+        return (_READ if fd in self._readers else 0) | (_WRITE if fd in self._writers else 0)
 
     def add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> None:
         self._watch(fd, self._readers, callback, args)
@@ -360,9 +343,9 @@ class SelectorLoop:
             timeout = None
         for key, events in self._selector.select(timeout):
             fd = key.fd
-            if events & selectors.EVENT_READ and fd in self._readers:
+            if events & _READ and fd in self._readers:
                 ready.append(self._readers[fd])
-            if events & selectors.EVENT_WRITE and fd in self._writers:
+            if events & _WRITE and fd in self._writers:
                 ready.append(self._writers[fd])
         end = time.monotonic() + 1e-9
         while timers and timers[0]._when <= end:
@@ -396,12 +379,10 @@ class SelectorLoop:
         return task.result()
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            for sig in list(self._signals):
-                self.remove_signal_handler(sig)
-            self._close_wakeup()
-            self._selector.close()
+        for sig in list(self._signals):
+            self.remove_signal_handler(sig)
+        self._close_wakeup()
+        self._selector.close()
 
 
 def _noop(signum: int, frame: object) -> None:
