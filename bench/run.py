@@ -601,6 +601,69 @@ def rebuild(wl: ModuleType, w: object, n: int) -> object:
     return wl.dag(n=n)
 
 
+def case_startup(ctx: Ctx) -> Plan:
+    """One `true` step, whole process, beside the interpreter's floors and the peers that are installed."""
+    wf = one_step(ctx, 1)
+    env = {**ctx.env, "PATH": f"{Path(PY).parent}{os.pathsep}{ctx.env.get('PATH', '')}"}  # peers in the venv
+    variants = {
+        "flowrun": up(ctx, wf, 1),
+        "floor": Variant([PY, "-c", "pass"], wf.parent),
+        "import asyncio": Variant([PY, "-c", "import asyncio"], wf.parent),
+    }
+    peers, missing = _startup_peers(ctx, env)
+    variants.update(peers)
+    python_peers = [lb for lb in peers if lb != "go-task"]
+
+    def summarize(rounds: list[Round]) -> Row:
+        walls = {lb: [r[lb].wall for r in rounds] for lb in variants}
+        fr = walls["flowrun"]
+        notes = ["whole process: flowrun up -f one-step.yaml -j 1 --output plain -q, plan cache filled by the warm-up"]
+        for lb in variants:
+            if lb != "flowrun":
+                notes.append(f"{lb}: {stat(walls[lb], fmt_s)}; flowrun / {lb} {stat(ratios(fr, walls[lb]), fmt_x)}")
+        notes += [f"{name}: not installed beside {PY}" for name in missing]
+        checks = []
+        if python_peers:
+            best = min(python_peers, key=lambda lb: med(walls[lb]))
+            checks.append(med(ratios(fr, walls[best])) <= 0.8)
+        if "go-task" in peers:
+            checks.append(med(ratios(fr, walls["go-task"])) <= 1.0)
+        return Row(
+            "startup",
+            stat(fr, fmt_s),
+            stat(walls["floor"], fmt_s),
+            stat(ratios(fr, walls["floor"]), fmt_x),
+            "≤ 0.8x best Python peer, ≤ go-task",
+            verdict(all(checks)) if checks else "n/a",
+            notes,
+        )
+
+    return Plan(variants, summarize)
+
+
+def _startup_peers(ctx: Ctx, env: dict[str, str]) -> tuple[dict[str, Variant], list[str]]:
+    """go-task and pypyr (serial) on the peers' startup workload, where installed beside PY."""
+    if ctx.wl is None:
+        return {}, ["go-task", "pypyr (../shared/bench not found)"]
+    sys.path.insert(0, str(SHARED))
+    try:
+        tools = importlib.import_module("tools")  # the peers' own definition writers
+    finally:
+        sys.path.remove(str(SHARED))
+    w = ctx.wl.startup()
+    folder = ctx.tmp / "startup-peers"
+    folder.mkdir(parents=True, exist_ok=True)
+    found, missing = {}, []
+    for label, tool in (("go-task", tools.GoTask()), ("pypyr", tools.Pypyr(parallel=False))):
+        program = shutil.which(tool.program, path=env["PATH"])
+        if program is None:
+            missing.append(label)
+            continue
+        tool.write(w, folder)
+        found[label] = Variant([program, *tool.argv(w, folder)[1:]], folder, env=env)
+    return found, missing
+
+
 def case_sleepers(ctx: Ctx) -> Plan:
     steps = {f"s{i:02d}": {"cmd": '["sleep", "0.5"]'} for i in range(16)}
     wf = write_flowrun(ctx.tmp / "sleepers" / "flowrun.yaml", steps, jobs=16)
@@ -1245,6 +1308,7 @@ def _dag(wl: ModuleType) -> object:
 CASES: dict[str, tuple[Callable[[Ctx], Plan], bool]] = {
     "load-10k": (case_load, False),
     "validate-10": (case_validate, False),
+    "startup": (case_startup, False),
     "wide-j2": (step_case("wide-j2", _wide, 200), True),
     "chain-500": (step_case("chain-500", _chain, 100), True),
     "dag-2000": (step_case("dag-2000", _dag, 400), True),
@@ -1346,9 +1410,22 @@ _REF = "@ref"
 def _add_against(plan: Plan, ctx: Ctx) -> None:
     """Every flowrun variant again, running the --against commit's code, in the same rounds."""
     assert ctx.against is not None
-    extra = {label + _REF: replace(v, env=ctx.against[1]) for label, v in plan.variants.items()
+    extra = {label + _REF: _own_folder(replace(v, env=ctx.against[1])) for label, v in plan.variants.items()
              if v.argv[: len(ctx.flowrun)] == ctx.flowrun}
     plan.variants = {**plan.variants, **extra}  # a new dict: summarize() knows the case's own variants
+
+
+def _own_folder(v: Variant) -> Variant:
+    """The variant on a copy of its workflow folder: each commit keeps its own plan cache
+    (sharing one, each run of either would find the other's and load the file again). Not for
+    a variant whose check reads a file the run writes in its folder (the pipe cases)."""
+    if v.workdir is None or v.check is not None:
+        return v
+    old, new = str(v.workdir), str(v.workdir) + _REF
+    if not os.path.isdir(new):
+        shutil.copytree(old, new, ignore=shutil.ignore_patterns(".flowrun"))
+    argv = [new + a[len(old):] if a == old or a.startswith(old + os.sep) else a for a in v.argv]
+    return replace(v, argv=argv, cwd=Path(new) if str(v.cwd) == old else v.cwd, workdir=Path(new))
 
 
 def _own(rounds: list[Round]) -> list[Round]:

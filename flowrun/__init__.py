@@ -4,13 +4,16 @@
 same engine the ``flowrun`` command uses.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from flowrun.errors import FlowrunError, UsageError, WorkflowError, WorkflowNotFound
 from flowrun.events import StepStatus
 from flowrun.load import load, load_text
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowrun.engine import RunResult, StepResult, run
     from flowrun.spec import Step, Workflow
 

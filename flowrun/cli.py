@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import EXIT_INVALID, FlowrunError, UsageError, WorkflowError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # argparse, json and the parsers load after the `__complete` check (main)
     import argparse
     from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["main"]
+
+_ENDS_PROCESS = False  # run_console: the process ends with os._exit after the command
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -25,16 +28,11 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    workflow = _load(args)
     from flowrun.graph import plan_for
 
-    plan = plan_for(workflow)
-    print(f"{workflow.path}: ok ({len(plan.order)} steps)")
+    workflow = _load(args)
+    print(f"{workflow.path}: ok ({len(plan_for(workflow).order)} steps)")
     return 0
-
-
-def _is_tty() -> bool:
-    return sys.stdout.isatty()
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -46,20 +44,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rows = [(label(plan, n), _first_line(plan.instances[n].step.description), dependency_text(plan, n))
             for n in plan.order]
     params = _param_rows(workflow)
-    if _is_tty():
+    if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
         console = Console()
-        table = Table("step", "description", "depends on")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-        if params:
-            table = Table("param", "value", "choices", "description")
-            for row in params:
-                table.add_row(*row)
-            console.print(table)
+        for headers, body in ((("step", "description", "depends on"), rows),
+                              (("param", "value", "choices", "description"), params)):
+            if body or headers[0] == "step":
+                table = Table(*headers)
+                for row in body:
+                    table.add_row(*row)
+                console.print(table)
     else:
         _print_columns(rows)
         if params:
@@ -152,7 +148,7 @@ def _output_mode(args: argparse.Namespace) -> str:
         return str(args.output)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         return "github"
-    return "tty" if _is_tty() else "plain"
+    return "tty" if sys.stdout.isatty() else "plain"
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -169,6 +165,10 @@ def _cmd_up(args: argparse.Namespace) -> int:
     if args.resume and (args.param or args.steps):
         raise UsageError("--resume repeats the last run's steps and parameters: give neither STEP nor -p with it")
     workflow = load_for_run(find_workflow(args.file))  # a file unchanged since its last run skips yaml/pydantic
+    if _ENDS_PROCESS:  # the process ends right after the run: no WAL checkpoint (History.leave_open)
+        from flowrun.engine import recording
+
+        recording.ends_process = True
     if args.resume:
         from flowrun.engine.recording import last_selection
 
@@ -181,6 +181,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     jobs = args.jobs or workflow.jobs or os.cpu_count() or 1
     if args.dry_run:
         from flowrun.engine import secret_values
+        from flowrun.render import to_plan_text
         from flowrun.report.secrets import masked
 
         secrets = secret_values(workflow, params)
@@ -285,15 +286,13 @@ def _open_standard_fds() -> None:
 def run_console() -> None:
     """``main`` as a process: flush, then leave without tearing the interpreter down.
 
-    Python's own shutdown (freeing every module pydantic, rich and asyncio
-    brought in) costs about 0.1 s here and does nothing a finished command needs:
-    every file flowrun wrote is closed by then, and its steps are gone.
-
-    The command never speaks TLS, so ``ssl`` is marked absent before anything
-    imports it: asyncio imports it only to offer TLS (and does without it), which
-    cost 4-5 ms of every start-up. ``flowrun.run`` in another program is not
-    affected.
+    Python's shutdown (freeing every module) costs up to 0.1 s and does nothing a finished
+    command needs; so does SQLite's checkpoint of the history at its close (see
+    ``History.leave_open``). ``ssl`` is marked absent: asyncio (a run with tcp/http probes)
+    imports it only to offer TLS. ``flowrun.run`` in another program is not affected.
     """
+    global _ENDS_PROCESS
+    _ENDS_PROCESS = True
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     _open_standard_fds()
     code = main()

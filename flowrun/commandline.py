@@ -11,7 +11,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SHELLS", "SUBCOMMANDS", "Choice", "build_parser"]
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 __all__ = ["DURATION_PATTERN", "elapsed", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|h|m|s))+\s*$|^\s*\d+(\.\d+)?\s*$"
-_WHOLE = re.compile(DURATION_PATTERN)
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(one part, the whole): compiled when a file is loaded, not at every start."""
+    return re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)"), re.compile(DURATION_PATTERN)
 
 
 def parse_duration(value: object) -> float:
@@ -21,13 +26,14 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not _WHOLE.match(text):
+        part, whole = _patterns()
+        if not whole.match(text):
             raise ValueError(
                 f"invalid duration {value!r}: use a number of seconds or units "
                 "ms, s, m, h (500ms, 30s, 5m, 1h30m)"
             )
-        if _PART.match(text):
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        if part.match(text):
+            seconds = sum(float(n) * _UNITS[u] for n, u in part.findall(text))
         else:
             seconds = float(text)
     else:

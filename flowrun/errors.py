@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from flowrun.records import record
 
 __all__ = [
     "EXIT_FAILED",
@@ -39,7 +40,7 @@ def one_of(word: str, choices: Iterable[str]) -> str:
     return did_you_mean(word, listed) or "expected " + ", ".join(repr(c) for c in listed)
 
 
-@dataclass(frozen=True, order=True)
+@record(frozen=True, order=True)
 class Position:
     """A place in a workflow file: 1-based line and column."""
 
@@ -51,7 +52,7 @@ class Position:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diagnostic:
     """One problem in a user's file, printed as ``FILE:LINE:COLUMN: message``."""
 

@@ -7,8 +7,9 @@ which would cost an ``object.__setattr__`` per field each time one is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from flowrun.records import field, record
 
 __all__ = [
     "FINAL_FAILURES",
@@ -47,7 +48,7 @@ class StepStatus(StrEnum):
 FINAL_FAILURES = frozenset({StepStatus.FAILED, StepStatus.TIMED_OUT, StepStatus.CANCELLED})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunStarted:
     workflow: str
     run_id: str
@@ -64,7 +65,7 @@ class RunStarted:
     paths: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepStarted:
     step: str
     attempt: int
@@ -75,7 +76,7 @@ class StepStarted:
     service: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServiceReady:
     """A service's readiness probe succeeded (or it has no probe and has started)."""
 
@@ -86,7 +87,7 @@ class ServiceReady:
     ready_after: float
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class OutputChunk:
     """Raw bytes a step wrote (stdout and stderr share one stream unless redirected)."""
 
@@ -94,7 +95,7 @@ class OutputChunk:
     data: bytes
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepFinished:
     step: str
     status: StepStatus
@@ -112,7 +113,7 @@ class StepFinished:
     outputs: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SchedulerNote:
     """A decision of the scheduler worth telling a user in verbose mode."""
 
@@ -120,7 +121,7 @@ class SchedulerNote:
     message: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunFinished:
     exit_code: int
     interrupted_by: str | None = None

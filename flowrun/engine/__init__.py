@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.scheduler import Scheduler
@@ -19,6 +17,7 @@ from flowrun.report.jsonreport import JsonReport
 from flowrun.report.logs import LogWriter, new_run_id
 from flowrun.report.secrets import Masker
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.spec.model import Workflow
 
@@ -82,7 +81,7 @@ async def arun(
         if secrets:
             reporter = Masker(secrets, reporter)
             mask = reporter.mask_text
-        from flowrun.engine.recording import open_history, record_run, steering
+        from flowrun.engine.recording import close_history, open_history, record_run, steering
 
         history = open_history(workflow.base_dir)
         durations, incremental = steering(workflow, plan, history, params, force=force, resume=resume)
@@ -104,7 +103,7 @@ async def arun(
     if history is not None:
         record_run(history, result, workflow_file=workflow.path, targets=list(targets), params=params,
                    incremental=scheduler.incremental, outputs=scheduler.dataflow.outputs, mask=mask)
-        history.close()
+        close_history(history)
     return result
 
 
@@ -136,4 +135,33 @@ def run(workflow: Workflow, **options: object) -> RunResult:
     (an Executor, or ``"local"``/``"dask"``), ``scheduler`` (the Dask scheduler's address),
     ``handle_signals`` (install SIGINT/SIGTERM/SIGHUP handlers; main thread only).
     """
-    return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]
+    if _needs_asyncio(workflow, options):
+        import asyncio
+
+        return asyncio.run(arun(workflow, **options))  # type: ignore[arg-type]
+    from flowrun.process import loop
+
+    return loop.run(arun(workflow, **options))  # type: ignore[arg-type]
+
+
+def _needs_asyncio(workflow: Workflow, options: dict[str, object]) -> bool:
+    """A service's tcp/http probe (its streams), the dask executor (``distributed`` is asyncio) and the
+    portable process path (its exit watcher) need asyncio; any other run goes on ``flowrun.process.loop``,
+    which starts in a fraction of asyncio's import time."""
+    chosen = options.get("executor")
+    if chosen is not None and not isinstance(chosen, str):  # the caller's own executor: only the Linux one
+        from flowrun.process.local import LocalExecutor  # is known to need nothing of asyncio's
+
+        return not isinstance(chosen, LocalExecutor)
+    remote = chosen if isinstance(chosen, str) else getattr(getattr(workflow, "executor", None), "type", None)
+    if remote not in (None, "local"):
+        return True
+    from flowrun.process.choose import process_path
+
+    if process_path() != "linux":
+        return True
+    for inst in plan_for(workflow).instances.values():
+        ready = inst.step.ready if inst.step.service else None
+        if ready is not None and (ready.tcp is not None or ready.http is not None):
+            return True
+    return False

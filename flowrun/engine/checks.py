@@ -11,16 +11,16 @@ that was starting it.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import launch_spec
 from flowrun.engine.status import Statuses
 from flowrun.engine.units import Sink, Unit, condition_failed
 from flowrun.events import StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineSpec
+from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 
@@ -87,11 +87,11 @@ class Checks:
             record = s.result.steps[m]
             record.attempts = unit.attempt
             record.started = record.started or now
-        asyncio.get_running_loop().call_soon(self._end_unstarted, unit, statuses, now)
+        running_loop().call_soon(self._end_unstarted, unit, statuses, now)
 
     def cached(self, unit: Unit, statuses: Statuses) -> None:
         """The unit's step is up to date (SPEC §10): it ends ``cached`` without starting."""
-        asyncio.get_running_loop().call_soon(self._end_unstarted, unit, statuses, time.time())
+        running_loop().call_soon(self._end_unstarted, unit, statuses, time.time())
 
     def _end_unstarted(self, unit: Unit, statuses: Statuses, now: float) -> None:
         s = self.scheduler

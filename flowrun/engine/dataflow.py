@@ -14,16 +14,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring  # the C encoder json.dumps uses for a str
-from typing import TYPE_CHECKING
 
 from flowrun.events import StepStatus
 from flowrun.process.executor import LaunchSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.result import StepResult
     from flowrun.graph import Plan
@@ -35,7 +36,13 @@ OUTPUT_VAR = "FLOWRUN_OUTPUT"
 RESULTS_VAR = "FLOWRUN_RESULTS"
 #: all of a step's outputs together, in bytes
 MAX_OUTPUTS = 1 << 20
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@functools.cache
+def _name() -> re.Pattern[str]:
+    """A name (a parameter's, an output's): compiled on first use, not at every start."""
+    return re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
 
 
 class OutputsError(ValueError):
@@ -55,11 +62,11 @@ def parse_outputs(text: str) -> dict[str, str]:
         if not line:
             continue
         name, eq, value = line.partition("=")
-        if eq and _NAME.match(name) and "<<" not in name:
+        if eq and _name().match(name) and "<<" not in name:
             out[name] = value
             continue
         name, heredoc, delimiter = line.partition("<<")
-        if not (heredoc and _NAME.match(name) and delimiter):
+        if not (heredoc and _name().match(name) and delimiter):
             raise OutputsError(f"line {i}: expected NAME=VALUE or NAME<<DELIMITER, got {line[:60]!r}")
         body: list[str] = []
         while i < len(lines) and lines[i].removesuffix("\r") != delimiter:

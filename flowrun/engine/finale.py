@@ -9,11 +9,10 @@ second interrupt stops them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flowrun.events import StepStatus
 from flowrun.process.executor import LaunchSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 

@@ -10,13 +10,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from flowrun.durations import format_duration
 from flowrun.engine.history_rows import chunks
 from flowrun.engine.history_schema import Damaged, NewerSchema, connect, history_path
 from flowrun.errors import FlowrunError, UsageError, did_you_mean
 from flowrun.events import StepStatus
+from flowrun.records import record
 from flowrun.report.jsonreport import iso_utc
 
 __all__ = ["DOCUMENT_SCHEMA", "HistoryView", "StepInRun", "flaky", "flaky_evidence", "history_view"]
@@ -28,7 +28,7 @@ _STATUS_ORDER = [s.value for s in StepStatus if s.is_final]
 _INTERRUPTED = {129, 130, 143}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepInRun:
     """One recorded row of a step, with its run."""
 
@@ -42,7 +42,7 @@ class StepInRun:
     fingerprint: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HistoryView:
     """The answer: ``message`` alone when nothing is recorded; ``note`` is a line under the table."""
 

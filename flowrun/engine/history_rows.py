@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+from flowrun.records import field, record
 
 __all__ = [
     "DURATION_SAMPLES",
@@ -45,7 +46,7 @@ STEP_COLUMNS = ("run_id", "name", "status", "exit_code", "attempts", "started", 
 _CHUNK = 500  # values per ``IN (...)``: well under SQLite's variable limit, short statements
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunRow:
     """A run as recorded: ``targets`` as asked (empty: the whole workflow), ``params`` masked."""
 
@@ -59,7 +60,7 @@ class RunRow:
     workflow: str | None = None  # the workflow file's name in its folder
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepRow:
     """One step of a run: ``started`` None for a step that never started; ``outputs`` masked."""
 
@@ -75,7 +76,7 @@ class StepRow:
     output_files: Sequence[OutputFile] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PastStep:
     """A recorded step read back: ``StepRow``'s fields and the run it belongs to."""
 
@@ -92,7 +93,7 @@ class PastStep:
     output_files: tuple[OutputFile, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PastRun:
     """A recorded run read back, with ``steps``: step name → status."""
 

@@ -13,9 +13,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 from flowrun.engine.history_rows import median_of_recent
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -31,7 +36,6 @@ __all__ = [
     "retry_busy",
 ]
 
-_T = TypeVar("_T")
 
 #: seconds a writer waits for another flowrun's transaction (each one lasts milliseconds)
 BUSY_TIMEOUT = 30.0

@@ -13,13 +13,13 @@ that succeeded in the last run cached without a fingerprint.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from flowrun.engine import fingerprint as fp
 from flowrun.engine.globs import expand
 from flowrun.events import StepStatus
 from flowrun.process.executor import LaunchSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.history import History
     from flowrun.engine.scheduler import Scheduler

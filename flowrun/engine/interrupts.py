@@ -7,11 +7,12 @@ stop rule (they end once nothing running needs them) unless a signal forces.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import asyncio
+
     from flowrun.engine.scheduler import Scheduler
 
 __all__ = ["Interrupts"]

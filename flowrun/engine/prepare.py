@@ -7,7 +7,6 @@ import os
 import shlex
 import signal
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
 
 from flowrun.graph import Plan
 from flowrun.process.executor import (
@@ -22,6 +21,7 @@ from flowrun.process.executor import (
 )
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.spec.model import Workflow
 

@@ -12,14 +12,19 @@ service writes.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
-import urllib.parse
 from collections.abc import Callable
-from typing import Protocol
 
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome, PipelineHandle, PipelineSpec
+from flowrun.process.loop import running_loop
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Protocol
+else:
+    Protocol = object  # the protocols are plain base classes at run time
 
 __all__ = ["Prober", "ReadySpec"]
 
@@ -54,6 +59,8 @@ def _split_host_port(address: str) -> tuple[str, int]:
 
 
 async def _tcp(address: str) -> None:
+    import asyncio  # a tcp/http probe runs on asyncio's loop (flowrun.engine.run chooses it)
+
     host, port = _split_host_port(address)
     _, writer = await asyncio.open_connection(host, port)
     writer.close()
@@ -61,6 +68,9 @@ async def _tcp(address: str) -> None:
 
 async def _http(url: str) -> None:
     """A GET; only its status line is read. 2xx and 3xx are ready."""
+    import asyncio
+    import urllib.parse
+
     parts = urllib.parse.urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
@@ -117,7 +127,7 @@ class Prober:
         self.last = ""  # why the last try failed, for "not ready within ..."
         self.tries = 0
         self._done = False
-        self._loop = asyncio.get_running_loop()
+        self._loop = running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._process: PipelineHandle | None = None
@@ -168,6 +178,8 @@ class Prober:
             spec.kill_signal = int(signal.SIGKILL)  # a probe keeps no state: its whole group goes at once
             self._process = self.executor.launch(PipelineSpec((spec,)), _ProcessSink(self))
             return
+        import asyncio
+
         probe = _tcp(self.address) if self.kind == "tcp" else _http(self.address)
         self._task = self._loop.create_task(asyncio.wait_for(probe, self.ready.probe_timeout))
         self._task.add_done_callback(self._socket_ended)

@@ -6,21 +6,20 @@ the steps that succeeded in it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flowrun.engine.history import History, RunRow, StepRow
 from flowrun.errors import UsageError
 from flowrun.events import StepStatus
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.incremental import Incremental
     from flowrun.engine.result import RunResult
 
-__all__ = ["last_selection", "open_history", "record_run", "resumed_steps", "steering", "warn"]
+__all__ = ["close_history", "last_selection", "open_history", "record_run", "resumed_steps", "steering", "warn"]
 
 
 def warn(message: str) -> None:
@@ -31,6 +30,18 @@ def warn(message: str) -> None:
         pass
 
 
+#: set by the ``flowrun`` command, which ends its process with ``os._exit`` right after the run:
+#: the history's connection is then left open (``History.leave_open``: no WAL checkpoint per run)
+ends_process = False
+
+
+def close_history(history: History) -> None:
+    if ends_process:
+        history.leave_open()
+    else:
+        history.close()
+
+
 def open_history(base_dir: str) -> History | None:
     return History.open(base_dir, warn)
 
@@ -38,9 +49,18 @@ def open_history(base_dir: str) -> History | None:
 def file_hash(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            data = handle.read()
     except OSError:
         return None
+    if len(data) > 1 << 16:  # OpenSSL's is several times faster on a big file
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+    try:  # CPython's own: hashlib would load OpenSSL, ~3 ms of every start
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - another Python (3.12 calls it _sha2)
+        from hashlib import sha256
+    return sha256(data).hexdigest()
 
 
 def record_run(

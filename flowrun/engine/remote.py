@@ -7,11 +7,14 @@ chosen (SPEC §8); the scheduler holds both (``Scheduler.local``).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from flowrun.errors import UsageError, one_of
 from flowrun.process.executor import Executor
 from flowrun.spec.runtime import EXECUTORS  # not spec.remote: a plan-cache hit needs no pydantic
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SCHEDULER_VAR", "open_executor"]
 

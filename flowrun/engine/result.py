@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, field
 
 from flowrun.durations import elapsed
 from flowrun.errors import EXIT_FAILED, EXIT_OK
 from flowrun.events import StepStatus
+from flowrun.records import field, record
 
 __all__ = ["RunResult", "StepResult"]
 
 
-@dataclass
+@record
 class StepResult:
     """One step's end: status, exit code, attempts, wall-clock start/end."""
 
@@ -36,7 +36,7 @@ class StepResult:
         return elapsed(self.started, self.ended)
 
 
-@dataclass
+@record
 class RunResult:
     """The result of ``flowrun.run``; ``result["step"]`` is that step's StepResult."""
 

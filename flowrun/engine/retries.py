@@ -7,14 +7,14 @@ without its next attempt.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from flowrun.engine.status import Statuses
 from flowrun.engine.units import Unit
 from flowrun.events import StepFinished
+from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 
@@ -46,7 +46,7 @@ class Retries:
                                          time.time(), reason, will_retry=True, service=not unit.slots))
         s._note(unit.running[0], f"retrying in {delay:g}s (attempt {unit.attempt + 1})")
         unit.handle = None
-        unit.retry_timer = asyncio.get_running_loop().call_later(delay, self.relaunch, unit)
+        unit.retry_timer = running_loop().call_later(delay, self.relaunch, unit)
 
     def relaunch(self, unit: Unit) -> None:
         """The wait is over, or the unit was stopped during it (it ends without its next attempt)."""

@@ -6,29 +6,31 @@ moment the executor reports that the last thing it waited for ended.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from flowrun.engine.checks import Checks
 from flowrun.engine.dataflow import RESULTS_VAR, DataFlow
-from flowrun.engine.finale import Finale
 from flowrun.engine.interrupts import Interrupts
 from flowrun.engine.prepare import base_env, describe, launch_spec
 from flowrun.engine.result import RunResult, StepResult
 from flowrun.engine.retries import Retries
 from flowrun.engine.state import Decision, RunState
 from flowrun.engine.status import Statuses, member_statuses
-from flowrun.engine.supervisor import Supervisor
 from flowrun.engine.units import ServiceSink, Sink, Unit
 from flowrun.events import RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted, StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, MemberOutcome, PipelineSpec
+from flowrun.process.loop import running_loop
 from flowrun.report.base import Event, Reporter
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import asyncio
+
+    from flowrun.engine.finale import Finale
     from flowrun.engine.incremental import Incremental
+    from flowrun.engine.supervisor import Supervisor
     from flowrun.spec.model import Workflow
 
 __all__ = ["Scheduler"]
@@ -97,16 +99,16 @@ class Scheduler:
         self.incremental = incremental(self) if incremental is not None else None
         #: the handlers of SPEC §9: the plan's last units
         self._first_hook = len(plan.pipelines) - len(plan.handlers)
-        self.finale = Finale(self) if plan.handlers else None
+        self.finale = _finale(self) if plan.handlers else None
         #: services' lives (SPEC §8): only for a plan that has one
-        self.supervisor = Supervisor(self, targets) if self.state.is_service is not None else None
+        self.supervisor = _supervisor(self, targets) if self.state.is_service is not None else None
         #: the cold paths: if: conditions, retries, and stopping by a signal or the workflow timeout
         self.checks, self.retries = Checks(self), Retries(self)
         self.interrupts = Interrupts(self, handle_signals)
 
     # -- entry -------------------------------------------------------------
     async def run(self) -> RunResult:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         self._done = loop.create_future()
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
@@ -189,7 +191,7 @@ class Scheduler:
         step_timeout = self.plan.instances[name].step.timeout
         if self._workflow_deadline is None:
             return step_timeout
-        left = max(0.0, self._workflow_deadline - asyncio.get_running_loop().time())
+        left = max(0.0, self._workflow_deadline - running_loop().time())
         return left if step_timeout is None else min(step_timeout, left)
 
     def _next_check_or_launch(self, unit: Unit) -> None:
@@ -385,3 +387,15 @@ class Scheduler:
     def interrupt(self, sig: int) -> None:
         """Ctrl-C / SIGTERM / SIGHUP: cancel running steps; a second one skips the grace."""
         self.interrupts.interrupt(sig)
+
+
+def _finale(scheduler: Scheduler) -> Finale:
+    from flowrun.engine.finale import Finale  # a plan with handlers only
+
+    return Finale(scheduler)
+
+
+def _supervisor(scheduler: Scheduler, targets: Iterable[str]) -> Supervisor:
+    from flowrun.engine.supervisor import Supervisor  # a plan with services only (with probes, streams)
+
+    return Supervisor(scheduler, targets)

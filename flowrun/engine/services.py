@@ -14,23 +14,27 @@ selected services are also *held* until the run stops.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from flowrun.engine.probes import Prober, ReadySpec
 from flowrun.events import StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import Executor, LaunchSpec, MemberOutcome
+from flowrun.process.loop import running_loop
+from flowrun.records import record
 from flowrun.spec.conditions import Condition
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["ServiceKeeper"]
 
 Status = tuple[StepStatus, int | None, str]
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class _Life:
     """One service's current attempt."""
 
@@ -95,7 +99,7 @@ class ServiceKeeper:
         life.quiet()
         life.attempt, life.started = attempt, started
         life.ready_at, life.stopping, life.not_ready, life.last_probe = None, False, False, ""
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         if life.ready is None:  # ready as soon as it has started
             loop.call_soon(on_ready)
             return

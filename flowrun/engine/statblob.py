@@ -27,7 +27,8 @@ import struct
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from flowrun.records import record
 
 __all__ = ["SourceSet", "decode", "encode"]
 
@@ -48,7 +49,7 @@ def _array(code: str, values: object) -> array:  # type: ignore[type-arg]
     return packed
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SourceSet:
     """A decoded blob: the files in name order, their stats as packed arrays, their digests."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from flowrun.events import FINAL_FAILURES, StepStatus
 from flowrun.graph import Plan
+from flowrun.records import record
 from flowrun.spec.conditions import Condition
 
 __all__ = ["Decision", "RunState", "condition_holds"]
@@ -30,7 +30,7 @@ def condition_holds(condition: Condition, status: StepStatus, allowed_failure: b
     return allowed_failure and status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """A step that can no longer run, and why (for ``-v`` and reports)."""
 

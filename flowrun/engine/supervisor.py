@@ -7,11 +7,9 @@ scheduler has one only when the plan has a service.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from flowrun.engine.prepare import TAG_VAR, launch_spec
 from flowrun.engine.services import ServiceKeeper
@@ -19,7 +17,9 @@ from flowrun.engine.units import Unit
 from flowrun.events import FINAL_FAILURES, ServiceReady, StepStatus
 from flowrun.graph import Plan
 from flowrun.process.executor import LaunchSpec, MemberOutcome
+from flowrun.process.loop import running_loop
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.engine.scheduler import Scheduler
 
@@ -116,7 +116,7 @@ class Supervisor:
     def _free(self, services: list[str]) -> None:
         """Stop these services once the current callback is done (never from inside the scheduler's loops)."""
         if services:
-            loop = asyncio.get_running_loop()
+            loop = running_loop()
             for name in services:
                 loop.call_soon(self._stop, name)
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from flowrun.engine.status import TIMEOUT_EXIT_CODE
 from flowrun.events import OutputChunk, StepStatus
 from flowrun.process.executor import MemberOutcome, PipelineHandle
+from flowrun.records import field, record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import asyncio
+
     from flowrun.engine.scheduler import Scheduler
 
 __all__ = ["ServiceSink", "Sink", "Unit", "condition_failed"]
@@ -20,7 +21,7 @@ __all__ = ["ServiceSink", "Sink", "Unit", "condition_failed"]
 OnDone = Callable[["Unit", tuple[MemberOutcome, ...]], None]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Unit:
     """A pipeline as the scheduler runs it: its members, slots, locks and the attempt under way."""
 

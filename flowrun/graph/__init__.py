@@ -17,8 +17,25 @@ it, ``pipelines.py`` groups pipes into pipelines and words cycles.
 
 from __future__ import annotations
 
-from flowrun.graph.build import build_plan, plan_for
-from flowrun.graph.pipelines import group_pipelines as _pipelines  # noqa: F401 - the unit tests call it
-from flowrun.graph.plan import Edge, Plan, suggest
+from flowrun.graph.plan import Edge, Plan, plan_for, suggest
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from flowrun.graph.build import build_plan
 
 __all__ = ["Edge", "Plan", "build_plan", "plan_for", "suggest"]
+
+
+def __getattr__(name: str) -> Any:
+    """The builder loads on first use: ``up`` of a cached plan never needs it."""
+    if name == "build_plan":
+        from flowrun.graph.build import build_plan
+
+        return build_plan
+    if name == "_pipelines":  # the unit tests call it
+        from flowrun.graph.pipelines import group_pipelines
+
+        return group_pipelines
+    raise AttributeError(f"module 'flowrun.graph' has no attribute {name!r}")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flowrun.errors import Diagnostic, Position, WorkflowError
 from flowrun.graph.pipelines import check_cycles, dep_path, forward_pipelines, group_pipelines
-from flowrun.graph.plan import Edge, Plan, new_graph, suggest
+from flowrun.graph.plan import Edge, Plan, new_graph, plan_for, suggest
 from flowrun.graph.references import check_references
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # the pydantic models load with the file, not with a cached plan
     from flowrun.spec.model import Locator, Workflow
 
-__all__ = ["build_plan", "plan_for"]
+__all__ = ["build_plan", "plan_for"]  # plan_for lives in plan.py; kept here for callers of old
 
 
 def _dep_position(src: Locator, inst: StepInstance, dep: str) -> Position:
@@ -162,13 +161,3 @@ def _source_problems(instances: list[StepInstance], edges: list[Edge], src: Loca
             problems.append(Diagnostic(src.key(("steps", inst.base, "sources")),
                                        f"service {inst.base!r} cannot have sources: its dependents need it running"))
     return problems
-
-
-def plan_for(workflow: Workflow) -> Plan:
-    """The workflow's plan, built once and kept on the workflow."""
-    if workflow._plan is None:
-        from flowrun.spec.handlers import handler_instances
-
-        workflow._plan = build_plan(workflow).with_handlers(handler_instances(workflow))
-    plan: Plan = workflow._plan
-    return plan

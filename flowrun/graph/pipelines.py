@@ -7,12 +7,12 @@ networkx; the rest imports it only when called.
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
 
 from flowrun.errors import Diagnostic, Position
 from flowrun.graph.plan import Edge
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # the pydantic models load with the file, not with a cached plan
     import networkx as nx
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import UsageError, did_you_mean
+from flowrun.records import field, record
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     import networkx as nx
 
-__all__ = ["Edge", "Plan", "new_graph", "suggest"]
+    from flowrun.spec.model import Workflow
+
+__all__ = ["Edge", "Plan", "new_graph", "plan_for", "suggest"]
 
 #: (upstream, downstream, {"kind": "dep"|"pipe", "condition": Condition})
-Edge = tuple[str, str, dict[str, Any]]
+Edge = tuple[str, str, "dict[str, Any]"]  # a string: typing is not imported at run time
 
 
 def new_graph(instances: Iterable[StepInstance], edges: Iterable[Edge]) -> nx.DiGraph:
@@ -32,7 +36,7 @@ def new_graph(instances: Iterable[StepInstance], edges: Iterable[Edge]) -> nx.Di
 suggest = did_you_mean
 
 
-@dataclass
+@record
 class Plan:
     """A validated, expanded workflow ready to schedule."""
 
@@ -132,3 +136,14 @@ class Plan:
         return Plan(instances, self.edges, pipelines, handlers=tuple(inst.name for inst in added),
                     _graph=self._graph)
 
+
+def plan_for(workflow: Workflow) -> Plan:
+    """The workflow's plan, built once and kept on the workflow (a plan-cache hit brings it along:
+    then neither the builder nor its checks are imported)."""
+    if workflow._plan is None:
+        from flowrun.graph.build import build_plan
+        from flowrun.spec.handlers import handler_instances
+
+        workflow._plan = build_plan(workflow).with_handlers(handler_instances(workflow))
+    plan: Plan = workflow._plan
+    return plan

@@ -17,13 +17,15 @@ the value's column (``Locator.inside``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from flowrun.errors import Diagnostic, did_you_mean
 from flowrun.spec.addresses import check_address
 from flowrun.spec.expressions import OPEN, ExpressionError, OutputRef, ParamRef, has_expression, located, parse, render
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowrun.spec.model import Workflow
 
 __all__ = ["check_references"]

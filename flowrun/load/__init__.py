@@ -9,10 +9,10 @@ need them.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from flowrun.load.find import DEFAULT_FILES, MAX_FILE_BYTES, find_workflow
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from flowrun.graph import Plan
     from flowrun.spec.model import Workflow

@@ -16,20 +16,28 @@ whose own ``env:`` sets a variable named in ``secrets:`` is not cached at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any
 
 from flowrun.load.find import read_workflow
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # a plan's parts load only to build one: `read_entry` (shell completion) needs none of them
+    from typing import Any
+
     from flowrun.graph import Plan
     from flowrun.spec.runtime import RunWorkflow
+
+try:  # CPython's own SHA-256: hashlib would load OpenSSL, ~3 ms of every start, for a few small files
+    from _sha256 import sha256 as _small_sha256
+except ImportError:  # pragma: no cover - another Python (3.12 calls it _sha2)
+    from hashlib import sha256 as _small_sha256
 
 __all__ = ["CACHE_FORMAT", "cache_file", "load_for_run", "read_cached", "read_entry", "write_cache"]
 
 CACHE_FORMAT = 8
+#: data up to this size is hashed without hashlib
+_SMALL = 1 << 16
 #: the first line of a cache file, before the SHA-256 of the rest: a plan edited by hand is a miss
 _HEADER = b"flowrun-plan "
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,17 +54,21 @@ def _code_fingerprint() -> str:
         for file in files:
             st = os.stat(file)
             parts.append(f"{os.path.relpath(file, _PACKAGE)}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return _small_sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    if len(data) > _SMALL:  # OpenSSL's is several times faster on a big file or plan
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+    return _small_sha256(data).hexdigest()
 
 
 def cache_file(workflow_file: str) -> str:
     """Where the plan of ``workflow_file`` is kept."""
     path = os.path.abspath(workflow_file)
-    name = "plan-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".json"
+    name = "plan-" + _small_sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16] + ".json"
     return os.path.join(os.path.dirname(path), ".flowrun", "cache", name)
 
 

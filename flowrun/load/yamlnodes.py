@@ -11,7 +11,6 @@ Numbers remember how they were spelled (``1.10`` stays ``1.10`` in env values).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -19,6 +18,7 @@ import yaml.reader
 
 from flowrun.errors import Diagnostic, Position
 from flowrun.load.sourcemap import Path, SourceMap
+from flowrun.records import record
 from flowrun.spec.scalars import SpelledBool, SpelledFloat, SpelledInt
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "YamlProblem", "read_yaml"]
@@ -99,7 +99,7 @@ def _tagged(text: str, tag: str, pos: Position) -> Any:
     raise YamlProblem(Diagnostic(pos, f"value {text!r} is not a valid !!{kind}"))
 
 
-@dataclass
+@record
 class _Frame:
     container: dict[str, Any] | list[Any]
     path: Path

@@ -13,14 +13,15 @@ import ctypes
 import functools
 import os
 import select
-from dataclasses import dataclass
+
+from flowrun.records import record
 
 __all__ = ["Features", "features"]
 
 _PR_GET_CHILD_SUBREAPER = 37
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Features:
     """The Linux facilities found here: each is an empty string when present, else why not."""
 

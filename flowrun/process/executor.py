@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+
+from flowrun.records import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Literal, Protocol
+else:
+    Protocol = object  # the protocols are plain base classes at run time
 
 __all__ = [
     "CAPTURE",
@@ -31,28 +37,28 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileSource:
     """Read stdin from a file (absolute path)."""
 
     path: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TextSource:
     """Feed a literal text to stdin."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepSource:
     """Stream another member's stdout into stdin (an OS pipe)."""
 
     producer: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileSink:
     """Write a stream to a file (absolute path); parent folders are created."""
 
@@ -68,8 +74,11 @@ CAPTURE: Literal["capture"] = "capture"
 MERGE_INTO_STDOUT: Literal["stdout"] = "stdout"
 
 StdinSpec = FileSource | TextSource | StepSource | None
-StdoutSpec = FileSink | Literal["capture"]
-StderrSpec = FileSink | Literal["capture", "stdout"]
+if TYPE_CHECKING:
+    StdoutSpec = FileSink | Literal["capture"]
+    StderrSpec = FileSink | Literal["capture", "stdout"]
+else:  # typing is not imported at run time
+    StdoutSpec = StderrSpec = FileSink | str
 
 
 class StepEnv(ChainMap[str, str]):
@@ -86,7 +95,7 @@ class StepEnv(ChainMap[str, str]):
         return default
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class LaunchSpec:
     """One process to start. ``stdout`` is ignored when other members read it."""
 
@@ -109,7 +118,7 @@ class LaunchSpec:
     resources: Mapping[str, float] | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class PipelineSpec:
     """Members joined by ``stdin: producer``; all start together, consumers first."""
 
@@ -121,7 +130,7 @@ class PipelineSpec:
         )
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class MemberOutcome:
     """What happened to one member: raw facts, no status policy."""
 

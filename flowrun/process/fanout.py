@@ -11,7 +11,6 @@ import errno
 import fcntl
 import os
 import select
-import threading
 from collections.abc import Callable
 
 __all__ = ["PIPE_SIZE", "FanoutRelay", "make_pipe"]
@@ -68,6 +67,8 @@ class FanoutRelay:
         self._stop_r, self._stop_w = os.pipe()
         self._src, self._outs = src, outs
         self._pollers: dict[tuple[int, ...], select.poll] = {}
+        import threading  # only a run with a fan-out pays for it
+
         self._thread = threading.Thread(target=self._run, name="flowrun-fanout", daemon=True)
 
     def start(self) -> None:

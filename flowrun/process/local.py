@@ -12,15 +12,18 @@ the end of the run, found through ``/proc`` and waited for through pidfds.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 from functools import partial
 
 from flowrun.errors import ExecutorError
-from flowrun.process.kill import ChildReaper, close_all, sweep, tag_entry, wait_exit
+from flowrun.process.kill import ChildReaper, close_all, may_have_leftovers, sweep, tag_entry, wait_exit
 from flowrun.process.latency import LatencyHint
 from flowrun.process.members import Member, MemberExecutor
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["LocalExecutor"]
 
@@ -92,7 +95,8 @@ class LocalExecutor(MemberExecutor):
 
     async def _kill_leftovers(self, groups: set[int], sessions: set[int]) -> None:
         assert self._loop is not None and self._reaper is not None
-        for _ in range(5):  # again: something may have forked between scan and kill
+        rounds = 5 if groups or may_have_leftovers() else 0  # no child left (a subreaper): nothing to find
+        for _ in range(rounds):  # again: something may have forked between scan and kill
             pidfds = sweep(groups, [tag_entry(tag) for tag in self._tags], sessions)
             if not pidfds:
                 break

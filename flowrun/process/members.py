@@ -12,17 +12,21 @@ A subclass provides ``_bind_os``, ``_watch``, ``_release``, ``_close_capture``,
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
-from dataclasses import dataclass
 
 from flowrun.errors import ExecutorError
 from flowrun.process.executor import LaunchSpec, MemberOutcome, PipelineHandle, PipelineSink, PipelineSpec
 from flowrun.process.kill import close_all, group_exists, process_exists, signal_group
+from flowrun.process.loop import running_loop
 from flowrun.process.pipes import CapturePipes, FanoutRelay, MemberFds, TextFeeder, wire
 from flowrun.process.spawn import Spawner
+from flowrun.records import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["FINAL_READS", "Member", "MemberExecutor", "Pipeline", "spawn_error"]
 
@@ -32,7 +36,7 @@ DRAIN_READS, FINAL_READS = 16, 256
 _READ_SIZE = 65536
 
 
-@dataclass(slots=True, eq=False)
+@record(slots=True, eq=False)
 class Member:
     spec: LaunchSpec
     pipeline: Pipeline
@@ -184,7 +188,7 @@ class MemberExecutor:
         return p
 
     def _bind(self) -> asyncio.AbstractEventLoop:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         self._bind_os(loop)
         self._loop = loop
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)

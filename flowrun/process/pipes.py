@@ -8,10 +8,8 @@ pace). Every fd made here is close-on-exec; children get theirs through dup2.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
-from dataclasses import dataclass, field
 
 from flowrun.process.executor import (
     MERGE_INTO_STDOUT,
@@ -24,6 +22,11 @@ from flowrun.process.executor import (
 )
 from flowrun.process.fanout import PIPE_SIZE, FanoutRelay, make_pipe
 from flowrun.process.kill import close_all
+from flowrun.records import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["PIPE_SIZE", "CapturePipes", "FanoutRelay", "MemberFds", "TextFeeder", "Wiring", "make_pipe", "wire"]
 
@@ -66,7 +69,7 @@ def _open_sink(sink: FileSink) -> int:
     return os.open(sink.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | mode, sink.mode)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class MemberFds:
     """What one member's child gets as fds 0, 1, 2, and what the parent keeps."""
 
@@ -80,7 +83,7 @@ class MemberFds:
     error: str | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Wiring:
     members: list[MemberFds]
     #: member indices, consumers before their producers

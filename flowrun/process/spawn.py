@@ -15,9 +15,12 @@ import ctypes
 import fcntl
 import os
 import signal
-import subprocess
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    import subprocess  # only where libc has no posix_spawn: imported then
 
 __all__ = ["Spawner", "close_all"]
 
@@ -112,6 +115,8 @@ class Spawner:
             fds = tuple(d if d >= 0 else fd for d, fd in zip(low, fds, strict=True))  # type: ignore[assignment]
         try:
             if self._libc is None:
+                import subprocess
+
                 p = subprocess.Popen(
                     argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env,
                     start_new_session=self._new_session, process_group=None if self._new_session else 0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from flowrun.events import (
     OutputChunk,
@@ -14,6 +13,12 @@ from flowrun.events import (
     StepFinished,
     StepStarted,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # the protocols are plain base classes at run time
 
 __all__ = ["Event", "Reporter", "Reporters", "wants"]
 

@@ -10,7 +10,6 @@ line: ``starting`` with the spinner until it is ready, then a steady dot and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -20,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flowrun.durations import format_duration
+from flowrun.records import field, record
 
 if TYPE_CHECKING:
     from flowrun.report.live import LiveView
@@ -35,7 +35,7 @@ def _clock(seconds: float) -> str:
     return f"{max(seconds, 0.0):.1f}s" if seconds < 60 else format_duration(seconds)
 
 
-@dataclass
+@record
 class Running:
     """A running step as its line shows it."""
 

@@ -28,7 +28,6 @@ can be read by the runner as a workflow command.
 from __future__ import annotations
 
 from tempfile import SpooledTemporaryFile
-from typing import BinaryIO
 
 from flowrun.events import (
     OutputChunk,
@@ -43,6 +42,10 @@ from flowrun.report.base import Event
 from flowrun.report.live import clean_line
 from flowrun.report.plain import PlainPrinter
 from flowrun.report.summary import TAIL_LINES
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["GitHubPrinter", "escape_data", "escape_property"]
 

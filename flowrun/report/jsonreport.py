@@ -13,6 +13,7 @@ in ``flowrun.report.record`` (re-exported here, where they used to live).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -34,13 +35,19 @@ __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "AttemptRecord", "JsonReport", "RunR
 SCHEMA_NAME = "flowrun.run-report"
 SCHEMA_VERSION = 1
 
-_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+@functools.cache
+def _cleaners() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(terminal escapes, control characters): compiled for the JUnit and HTML reports only."""
+    return (re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])"),
+            re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]"))
 
 
 def clean_text(text: str) -> str:
     """Text safe for XML and HTML: terminal escape sequences and control characters removed."""
-    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+    ansi, control = _cleaners()
+    return control.sub("", ansi.sub("", text.replace("\r\n", "\n")))
 
 
 #: the last whole second formatted by ``iso_utc``: a report's timestamps mostly share it

@@ -35,13 +35,14 @@ STEPS_FILE = "steps.txt"
 #: pid of the flowrun that writes the run (a follower stops if it died)
 PID_FILE = "flowrun.pid"
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.,=-]")
+_UNSAFE = r"[^A-Za-z0-9_.,=-]"
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.,=-")
 
 
 @functools.lru_cache(maxsize=65536)
 def log_file_name(step: str) -> str:
     """A file name for a step's log that cannot escape the run folder or collide."""
-    safe = _UNSAFE.sub("_", step)
+    safe = re.sub(_UNSAFE, "_", step) if not _SAFE.issuperset(step) else step
     if safe != step or safe in (".", "..") or safe.startswith("."):
         import hashlib  # only names that needed escaping pay for it
 

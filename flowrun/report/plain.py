@@ -8,7 +8,6 @@ and nothing else: the run goes on.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
 
 from flowrun.durations import format_duration
 from flowrun.events import (
@@ -21,6 +20,10 @@ from flowrun.events import (
     StepStatus,
 )
 from flowrun.report.base import Event
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["PlainPrinter"]
 

@@ -13,10 +13,10 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from flowrun.durations import elapsed
 from flowrun.events import RunFinished, RunStarted, ServiceReady, StepFinished, StepStarted, StepStatus
+from flowrun.records import field, record
 from flowrun.report.base import Event
 from flowrun.report.logs import log_file_name
 
@@ -48,7 +48,7 @@ def write_atomically(path: str, text: str | Iterable[str], private: bool = False
             os.unlink(tmp)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class AttemptRecord:
     """One try of a step: when it ran and how it ended."""
 
@@ -61,7 +61,7 @@ class AttemptRecord:
     ready_after: float | None = None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class StepRecord:
     """One step over the whole run (all attempts)."""
 
@@ -98,7 +98,7 @@ class StepRecord:
         return None if start is None else start + self.ready_after
 
 
-@dataclass
+@record
 class RunRecord:
     """A finished run as the report files show it; ``steps`` is in plan order."""
 

@@ -8,10 +8,10 @@ step ends, so a split value is still caught.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from flowrun.events import OutputChunk, RunFinished, RunStarted, SchedulerNote, StepFinished, StepStarted
+from flowrun.records import replace
 from flowrun.report.base import Event, Reporter
 
 __all__ = ["MASK", "Masker", "masked"]
@@ -59,15 +59,15 @@ class Masker:
             rest = self._carry.pop(event.step, b"")
             if rest:
                 self.downstream.handle(OutputChunk(event.step, self._bytes.sub(MASK, rest)))
-            event = dataclasses.replace(event, reason=self.mask_text(event.reason))
+            event = replace(event, reason=self.mask_text(event.reason))
             if event.outputs:
                 event.outputs = {k: self.mask_text(v) for k, v in event.outputs.items()}
         elif isinstance(event, StepStarted):
-            event = dataclasses.replace(event, command=self.mask_text(event.command))
+            event = replace(event, command=self.mask_text(event.command))
         elif isinstance(event, RunStarted) and event.params:
-            event = dataclasses.replace(event, params={k: self.mask_text(v) for k, v in event.params.items()})
+            event = replace(event, params={k: self.mask_text(v) for k, v in event.params.items()})
         elif isinstance(event, SchedulerNote):
-            event = dataclasses.replace(event, message=self.mask_text(event.message))
+            event = replace(event, message=self.mask_text(event.message))
         elif isinstance(event, RunFinished):  # what leftovers wrote after their step ended
             for step, rest in self._carry.items():
                 self.downstream.handle(OutputChunk(step, self._bytes.sub(MASK, rest)))

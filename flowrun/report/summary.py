@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import TextIO
 
 from flowrun.durations import format_duration
 from flowrun.events import RunFinished, RunStarted, StepFinished, StepStatus
 from flowrun.report.base import Event
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import TextIO
 
 __all__ = ["SIGKILL_REASON", "Summary", "log_tail"]
 

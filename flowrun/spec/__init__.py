@@ -4,12 +4,15 @@ The models load on first use: ``Condition`` and ``StepInstance`` (what a plan
 read back from the cache needs) come without pydantic.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from flowrun.spec.conditions import Condition
 from flowrun.spec.instance import StepInstance
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowrun.spec.model import (
         STEP_NAME_PATTERN,
         Defaults,

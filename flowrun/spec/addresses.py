@@ -6,8 +6,6 @@ is checked once its values are known (``flowrun.spec.bindings``).
 
 from __future__ import annotations
 
-import urllib.parse
-
 __all__ = ["check_address", "check_http", "check_tcp", "split_host_port"]
 
 
@@ -32,6 +30,8 @@ def check_tcp(value: str) -> str:
 
 def check_http(value: str) -> str:
     """``value`` if it is an ``http://`` URL with a host (and a numeric port, if any); else ValueError."""
+    import urllib.parse  # with ipaddress: only a file with an http probe pays for it
+
     url = urllib.parse.urlsplit(value)
     if url.scheme == "https":
         raise ValueError("https probes are not supported: probe the port with tcp:, or use cmd: [curl, -fsk, URL]")

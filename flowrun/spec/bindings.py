@@ -8,11 +8,14 @@ before anything runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from flowrun.errors import UsageError, did_you_mean
 from flowrun.spec.addresses import check_address
 from flowrun.spec.expressions import has_expression, parse, render
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["check_addresses", "parse_assignments", "resolve_params"]
 

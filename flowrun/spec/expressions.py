@@ -27,12 +27,16 @@ and a recursive-descent parser over its tokens; every mistake is an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import NoReturn
 
 from flowrun.errors import did_you_mean
+from flowrun.records import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = [
     "OPEN",
@@ -54,7 +58,13 @@ OPEN = "${{"
 _CLOSE = "}}"
 _SPACE = " \t\r\n"
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@functools.cache
+def _name() -> re.Pattern[str]:
+    """A name (a parameter's, an output's): compiled on first use, not at every start."""
+    return re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
 _FORMS = "write ${{ steps.STEP.outputs.NAME }} or ${{ params.NAME }}"
 #: roots users bring from GitHub Actions, and what flowrun calls them
 _KNOWN_ROOTS = {
@@ -68,21 +78,21 @@ _KNOWN_ROOTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Text:
     """Literal text, kept as written."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ParamRef:
     """``${{ params.NAME }}``."""
 
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OutputRef:
     """``${{ steps.STEP.outputs.NAME }}``."""
 
@@ -168,7 +178,7 @@ def _scan(text: str) -> Iterator[tuple[int, Part]]:
 # -- the tokenizer and parser of one expression --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Token:
     kind: str  # "word", ".", "space", "close", "open", "other", "end"
     text: str
@@ -264,7 +274,7 @@ class _Parser:
         if token.kind != "word":
             raise ExpressionError(dot.offset + 1, f"missing {noun} name after '{after.text}.'", f"write {form}")
         self._advance()
-        if not _NAME.match(token.text):
+        if not _name().match(token.text):
             raise ExpressionError(token.offset, f"{token.text!r} is not a valid {noun} name",
                                   "a name has letters, digits and '_', and does not start with a digit")
         return token.text
@@ -298,7 +308,7 @@ class _Parser:
             end = name.offset + len(name.text)
             raise ExpressionError(end, f"unexpected {self.text[end:words[-1].offset + len(words[-1].text)]!r} "
                                        f"after {self.text[root.offset:end]!r}", "an output name holds no dot")
-        if not _NAME.match(name.text):
+        if not _name().match(name.text):
             raise ExpressionError(name.offset, f"{name.text!r} is not a valid output name",
                                   "a name has letters, digits and '_', and does not start with a digit")
         step = words[:last]

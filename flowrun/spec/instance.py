@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from flowrun.records import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["StepInstance"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StepInstance:
     """One concrete step: a plain step, or one combination of a matrix step.
 

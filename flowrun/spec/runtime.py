@@ -8,9 +8,12 @@ reads, so the engine takes either.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
-from dataclasses import fields as dataclass_fields
-from typing import Any
+from flowrun.records import MISSING, field, record
+from flowrun.records import fields as dataclass_fields
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "EXECUTORS",
@@ -32,30 +35,30 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileIn:
     file: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TextIn:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FileOut:
     file: str
     append: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int
     delay: float
     backoff: float
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReadyProbe:
     """A service's ``ready:`` (the fields of ``spec.service.Ready``)."""
 
@@ -76,7 +79,7 @@ class ReadyProbe:
 _READY_FIELDS = ("tcp", "http", "cmd", "run", "log", "interval", "timeout", "probe_timeout")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunStep:
     """A step after defaults were applied, as the engine uses it."""
 
@@ -107,7 +110,7 @@ class RunStep:
 EXECUTORS = ("local", "dask")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RunExecutor:
     """The workflow's ``executor:`` (the fields of ``spec.remote.ExecutorConfig``)."""
 
@@ -127,7 +130,7 @@ def executor_from_data(data: dict[str, Any] | None) -> RunExecutor | None:
     return None if data is None else RunExecutor(**data)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RunParam:
     """A declared parameter (the fields of ``spec.params.Param``)."""
 
@@ -159,7 +162,7 @@ def params_from_data(data: dict[str, dict[str, Any]]) -> dict[str, RunParam]:
     return {name: RunParam(**item) for name, item in data.items()}
 
 
-@dataclass
+@record
 class RunWorkflow:
     """The workflow-level fields a run reads; ``steps`` maps each step name to its (first) instance's step."""
 

@@ -371,3 +371,17 @@ def test_not_flaky() -> None:
     assert not flaky(_rows(("skipped", "f"), ("success", "f")))
     assert not flaky(_rows(("failed", "f"), ("cached", "f")))  # cached did not run
     assert not flaky([StepInRun("r1", T0, "success", attempts=3, fingerprint="f")])  # a retry within one run
+
+
+def test_a_history_left_open_at_exit_keeps_its_run_in_the_wal(tmp_path: Path) -> None:
+    """The flowrun command's way out (History.leave_open): no checkpoint, the WAL holds the run."""
+    history = open_history(tmp_path)
+    history.record(run_row(1), [step_row("a", started=T0, duration=1.0)], {})
+    history.leave_open()
+    history.leave_open()  # as close(): once is enough
+    assert Path(f"{db_path(tmp_path)}-wal").stat().st_size > 0, "not checkpointed into the file"
+    assert sql(tmp_path, "SELECT id FROM runs") == [("run-0001",)]
+    again = open_history(tmp_path)
+    last = again.last_run()
+    assert last is not None and last.id == "run-0001"
+    again.close()

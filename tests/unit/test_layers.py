@@ -7,13 +7,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "flowrun"
 
-LEAVES = {"errors", "durations", "events"}
+LEAVES = {"errors", "durations", "events", "records"}
 #: layer → the flowrun layers it may import
 ALLOWED: dict[str, set[str]] = {
-    "errors": set(),
-    "durations": set(),
-    "events": set(),
-    "spec": {"errors", "durations"},
+    "records": set(),  # @record, the data classes' decorator: below every layer
+    "errors": {"records"},
+    "durations": {"records"},
+    "events": {"records"},
+    "spec": {"errors", "durations", "records"},
     "graph": {"spec", *LEAVES},
     "load": {"spec", "graph", *LEAVES},
     "process": set(LEAVES),
