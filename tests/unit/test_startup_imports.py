@@ -54,7 +54,8 @@ def test_a_cached_one_step_run_imports_none_of_the_heavy_modules(one_step: Path,
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
 
 
-def test_a_service_probed_over_tcp_still_runs_on_asyncio(tmp_path: Path) -> None:
+def test_a_service_probed_over_tcp_dask_and_the_portable_path_still_run_on_asyncio(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from flowrun.engine import _needs_asyncio
     from flowrun.load import load_text
 
@@ -62,4 +63,7 @@ def test_a_service_probed_over_tcp_still_runs_on_asyncio(tmp_path: Path) -> None
                        b"    ready: {tcp: '127.0.0.1:9'}\n", str(tmp_path / "flowrun.yaml"))
     plain = load_text(b"version: 1\nsteps:\n  db:\n    service: true\n    cmd: [sleep, '9']\n"
                       b"    ready: {log: up}\n", str(tmp_path / "flowrun.yaml"))
-    assert _needs_asyncio(probed) and not _needs_asyncio(plain)
+    assert _needs_asyncio(probed, {}) and not _needs_asyncio(plain, {})
+    assert _needs_asyncio(plain, {"executor": "dask"}) and not _needs_asyncio(plain, {"executor": "local"})
+    monkeypatch.setenv("FLOWRUN_PROCESS", "portable")
+    assert _needs_asyncio(plain, {})
