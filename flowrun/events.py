@@ -1,7 +1,7 @@
 """Step statuses and the events the engine emits for reporters to render.
 
 Events are read-only by convention (reporters share them; one that needs a
-changed copy uses ``dataclasses.replace``). The per-step ones are not ``frozen``,
+changed copy uses ``flowrun.records.replace``). The per-step ones are not ``frozen``,
 which would cost an ``object.__setattr__`` per field each time one is built.
 """
 

@@ -20,11 +20,11 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from flowrun.errors import UsageError
 from flowrun.process.executor import FileSink, FileSource, LaunchSpec, MemberOutcome, PipelineSink, PipelineSpec
+from flowrun.records import replace
 
 if "ssl" in sys.modules and sys.modules["ssl"] is None:  # the command marks ssl absent (cli.run_console): Dask needs it
     del sys.modules["ssl"]
