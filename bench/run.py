@@ -1086,7 +1086,7 @@ def case_complete(ctx: Ctx) -> Plan:
             [f"flowrun __complete targets -f FILE ({n} steps, plan cached), whole process; floor: python -c pass"],
         )
 
-    return Plan(variants, summarize)
+    return Plan(variants, summarize, against=False)
 
 
 def log_size_check(folder: Path, step: str, want: int) -> Callable[[Run], str | None]:
