@@ -156,7 +156,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from flowrun.graph import plan_for
     from flowrun.load import find_workflow
     from flowrun.load.cache import load_for_run
-    from flowrun.render import to_plan_text
     from flowrun.report.choose import console_reporters, step_summary_reporters
     from flowrun.report.files import file_reporters, plan_dependencies
     from flowrun.spec.bindings import check_addresses, parse_assignments, resolve_params
