@@ -526,19 +526,30 @@ def per_step_row(name: str, rounds: list[Round], n: int, variants: dict[str, Var
                verdict(med(rs) <= limit), [notes[0], walls_note, *notes[1:]])
 
 
+def step_workload(
+    ctx: Ctx, name: str, make: Callable[[ModuleType], object], quick_n: int
+) -> tuple[int, int, Path, Path]:
+    """The shared workload ``make`` builds (smaller with --quick) and its one-step twin, written for flowrun:
+    (steps, jobs, its folder, the twin's folder)."""
+    wl = ctx.wl
+    assert wl is not None
+    w = make(wl)
+    if ctx.quick:
+        w = rebuild(wl, w, quick_n)
+    n, jobs = len(w.steps), w.jobs  # type: ignore[attr-defined]
+    d, d1 = ctx.tmp / name, ctx.tmp / f"{name}-1"
+    wl.write_canonical(w, d)
+    wl.write_canonical(wl.wide(n=1, jobs=jobs), d1)
+    return n, jobs, d, d1
+
+
 def step_case(name: str, make: Callable[[ModuleType], object], quick_n: int) -> Callable[[Ctx], Plan]:
     """wide/chain/dag: per step cost with each tool's one-step start-up taken off, against floors.py."""
 
     def build(ctx: Ctx) -> Plan:
-        wl, floors = ctx.wl, ctx.floors
-        assert wl is not None and floors is not None
-        w = make(wl)
-        if ctx.quick:
-            w = rebuild(wl, w, quick_n)
-        n, jobs = len(w.steps), w.jobs  # type: ignore[attr-defined]
-        d, d1 = ctx.tmp / name, ctx.tmp / f"{name}-1"
-        wl.write_canonical(w, d)
-        wl.write_canonical(wl.wide(n=1, jobs=jobs), d1)
+        floors = ctx.floors
+        assert floors is not None
+        n, jobs, d, d1 = step_workload(ctx, name, make, quick_n)
 
         def floor(folder: Path) -> Variant:
             return Variant([PY, str(floors), "dag", "--spawn", "posix_spawn", str(folder)], folder)
@@ -564,15 +575,7 @@ def portable_step_case(name: str, make: Callable[[ModuleType], object], quick_n:
     """Per-step cost of the portable process path against the path detection picks, same workload, same rounds."""
 
     def build(ctx: Ctx) -> Plan:
-        wl = ctx.wl
-        assert wl is not None
-        w = make(wl)
-        if ctx.quick:
-            w = rebuild(wl, w, quick_n)
-        n, jobs = len(w.steps), w.jobs  # type: ignore[attr-defined]
-        d, d1 = ctx.tmp / name, ctx.tmp / f"{name}-1"
-        wl.write_canonical(w, d)
-        wl.write_canonical(wl.wide(n=1, jobs=jobs), d1)
+        n, jobs, d, d1 = step_workload(ctx, name, make, quick_n)
         variants = {
             "portable": up(ctx, d / "flowrun.yaml", jobs, process="portable"),
             "portable-1": up(ctx, d1 / "flowrun.yaml", jobs, process="portable"),
