@@ -1,4 +1,4 @@
-"""The asyncio scheduler: ready units → job slots and locks → executor → events.
+"""The scheduler: ready units → job slots and locks → executor → events.
 
 It is callback-driven (no coroutine per step, no polling): a unit starts the
 moment the executor reports that the last thing it waited for ended.
@@ -99,9 +99,17 @@ class Scheduler:
         self.incremental = incremental(self) if incremental is not None else None
         #: the handlers of SPEC §9: the plan's last units
         self._first_hook = len(plan.pipelines) - len(plan.handlers)
-        self.finale = _finale(self) if plan.handlers else None
-        #: services' lives (SPEC §8): only for a plan that has one
-        self.supervisor = _supervisor(self, targets) if self.state.is_service is not None else None
+        self.finale: Finale | None = None
+        if plan.handlers:  # imported for such a plan only, as the supervisor below
+            from flowrun.engine.finale import Finale
+
+            self.finale = Finale(self)
+        #: services' lives (SPEC §8): only for a plan that has one (with probes, streams)
+        self.supervisor: Supervisor | None = None
+        if self.state.is_service is not None:
+            from flowrun.engine.supervisor import Supervisor
+
+            self.supervisor = Supervisor(self, targets)
         #: the cold paths: if: conditions, retries, and stopping by a signal or the workflow timeout
         self.checks, self.retries = Checks(self), Retries(self)
         self.interrupts = Interrupts(self, handle_signals)
@@ -388,14 +396,3 @@ class Scheduler:
         """Ctrl-C / SIGTERM / SIGHUP: cancel running steps; a second one skips the grace."""
         self.interrupts.interrupt(sig)
 
-
-def _finale(scheduler: Scheduler) -> Finale:
-    from flowrun.engine.finale import Finale  # a plan with handlers only
-
-    return Finale(scheduler)
-
-
-def _supervisor(scheduler: Scheduler, targets: Iterable[str]) -> Supervisor:
-    from flowrun.engine.supervisor import Supervisor  # a plan with services only (with probes, streams)
-
-    return Supervisor(scheduler, targets)
