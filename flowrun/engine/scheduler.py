@@ -73,7 +73,6 @@ class Scheduler:
         self.local = local or executor
         self.run_id, self.jobs = run_id, max(1, jobs)
         self.state = RunState(plan, keep_going=keep_going, durations=durations)
-        self.durations = durations or {}
         self.result = RunResult(workflow.name or workflow.path, run_id, log_dir=log_dir)
         for name in plan.order:
             path = log_path(name) if callable(log_path) else None
@@ -121,7 +120,7 @@ class Scheduler:
         self.result.started = time.time()
         self.outbox.append(RunStarted(self.result.workflow, self.run_id, tuple(self.plan.order),
                                       self.result.log_dir, self.jobs, self.result.started, self.dataflow.params,
-                                      *self.state.expectations(self.durations)))
+                                      *self.state.expectations()))
         self.interrupts.arm(loop)
         try:
             try:

@@ -95,6 +95,7 @@ class RunState:
         self._by_rank: list[int] = []
         #: step → the longest expected path it heads (with durations; for the live view's estimate)
         self.paths: dict[str, float] = {}
+        self._durations = durations or {}
         if durations:
             self._rank, self._by_rank = self._ranks(durations)
             self._ready = [self._rank[u] for u in self._ready]
@@ -104,12 +105,12 @@ class RunState:
         self.unfinished = len(self.status)
 
     # -- questions -------------------------------------------------------
-    def expectations(self, durations: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    def expectations(self) -> tuple[dict[str, float], dict[str, float]]:
         """For the live view's estimate: each known step's expected seconds (a service's is 0: its recorded
         duration is its uptime, not work) and the longest expected path it heads."""
         if not self.paths:
             return {}, {}
-        services = self.is_service
+        services, durations = self.is_service, self._durations
         expected = {m: 0.0 if services and services[unit] else durations[m]
                     for unit, members in enumerate(self.units) for m in members
                     if m in durations or (services and services[unit])}

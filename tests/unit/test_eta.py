@@ -21,7 +21,7 @@ CHAIN = """
 
 def estimate(text: str, durations: dict[str, float], jobs: int) -> Estimate:
     plan = plan_of(load_text(textwrap.dedent(text)))
-    expected, paths = RunState(plan, durations=durations).expectations(durations)
+    expected, paths = RunState(plan, durations=durations).expectations()
     return Estimate(plan.order, expected, paths, jobs)
 
 
